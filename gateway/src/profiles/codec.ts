@@ -173,3 +173,21 @@ export function plausibleDecodings(regs: readonly number[]): Array<{ at: number;
   }
   return out;
 }
+
+/**
+ * Second pass after decoding a read: points with `decimalsFrom` are divided by 10^n, where n is
+ * the current value of the named point (read in the same sweep or remembered from before).
+ */
+export function applyDecimals(
+  defs: readonly PointDef[],
+  values: Record<string, PointValue>,
+  previous: Readonly<Record<string, PointValue>> = {},
+): void {
+  for (const def of defs) {
+    if (def.decimalsFrom === undefined || !(def.id in values)) continue;
+    const v = values[def.id];
+    const decimals = values[def.decimalsFrom] ?? previous[def.decimalsFrom];
+    if (typeof v !== 'number' || typeof decimals !== 'number') continue;
+    values[def.id] = Number((v / 10 ** decimals).toPrecision(12));
+  }
+}

@@ -37,6 +37,8 @@ function checkReferences(parsed: ParsedYaml, p: Profile): void {
       throw locatedError(parsed, ErrorCodes.PROFILE_INVALID, ['points', i, 'map'], 'enum points need a map');
     if (pt.type === 'bitfield' && !pt.bits)
       throw locatedError(parsed, ErrorCodes.PROFILE_INVALID, ['points', i, 'bits'], 'bitfield points need bits');
+    if (pt.decimalsFrom !== undefined && !p.points.some((o) => o.id === pt.decimalsFrom))
+      throw locatedError(parsed, ErrorCodes.PROFILE_INVALID, ['points', i, 'decimalsFrom'], `unknown point "${pt.decimalsFrom}"`);
     if ('frame' in pt && !p.serial?.requests.some((r) => r.id === pt.frame) && !p.serial?.pushes.some((r) => r.id === pt.frame))
       throw locatedError(parsed, ErrorCodes.PROFILE_INVALID, ['points', i, 'frame'], `no serial request or push "${pt.frame}"`);
   });

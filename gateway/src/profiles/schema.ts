@@ -52,6 +52,11 @@ const pointCommon = {
   unit: z.string().optional(),
   scale: z.number().optional(),
   offset: z.number().optional(),
+  /**
+   * Divide by 10^(value of another point), for devices that report their own resolution
+   * (gas detectors: a "decimal places" register beside the concentration).
+   */
+  decimalsFrom: z.string().optional(),
   /** Report by exception: a numeric change smaller than this is not published. */
   deadband: z.number().nonnegative().optional(),
   /** For bool / enum: raw value -> label. A bool without a map reads as true/false. */
