@@ -191,3 +191,71 @@ export function applyDecimals(
     values[def.id] = Number((v / 10 ** decimals).toPrecision(12));
   }
 }
+
+/**
+ * Bytes a raw-serial frame point occupies at its offset: bool/enum/bitfield take `length`
+ * bytes (default 1; a bitfield of n bytes numbers bit 0 = byte 0 bit 0, bit 8 = byte 1 bit 0,
+ * as lock boards number their locks), 16-bit types 2, 32-bit types 4, strings `length`.
+ */
+export function frameByteCount(def: PointDef): number {
+  switch (def.type) {
+    case 'bool':
+    case 'enum':
+    case 'bitfield':
+      return def.length ?? 1;
+    case 'u16':
+    case 'i16':
+      return 2;
+    case 'u32':
+    case 'i32':
+    case 'f32':
+      return 4;
+    case 'string':
+      return def.length ?? 1;
+  }
+}
+
+/** Decode a frame point from a frame's data bytes; undefined when the data is too short. */
+export function decodeFramePoint(def: PointDef & { offset: number }, data: Uint8Array): PointValue | undefined {
+  const n = frameByteCount(def);
+  if (def.offset + n > data.length) return undefined;
+  const bytes = Buffer.from(data.subarray(def.offset, def.offset + n));
+  if (def.type === 'string') return bytes.toString('latin1').replace(/\0.*$/s, '').trimEnd();
+  if (def.type === 'bitfield') {
+    const flags: Record<string, boolean> = {};
+    for (const [bit, name] of Object.entries(def.bits ?? {})) {
+      const b = Number(bit);
+      flags[name] = (((bytes[b >> 3] ?? 0) >> (b & 7)) & 1) === 1;
+    }
+    return flags;
+  }
+  if (n === 4) return decodePoint(def, [bytes.readUInt16BE(0), bytes.readUInt16BE(2)]);
+  // 1- or 2-byte integers: big-endian into one "register", then the common decoder.
+  const raw = n === 1 ? bytes[0]! : bytes.readUInt16BE(0);
+  return decodePoint({ ...def, byteOrder: 'BE' }, [raw]);
+}
+
+/** Inverse of decodeFramePoint: write the value's bytes into `data` at the point's offset. */
+export function encodeFramePoint(def: PointDef & { offset: number }, value: PointValue, data: Buffer): void {
+  const n = frameByteCount(def);
+  if (def.type === 'bitfield') {
+    const flags = (value ?? {}) as Record<string, boolean>;
+    for (let i = 0; i < n; i++) data[def.offset + i] = 0;
+    for (const [bit, name] of Object.entries(def.bits ?? {})) {
+      const b = Number(bit);
+      if (flags[name]) data[def.offset + (b >> 3)]! |= 1 << (b & 7);
+    }
+    return;
+  }
+  if (def.type === 'string') {
+    data.fill(0, def.offset, def.offset + n);
+    data.write(String(value ?? ''), def.offset, n, 'latin1');
+    return;
+  }
+  const regs = encodePoint({ ...def, byteOrder: 'BE' }, value);
+  if (n === 4) {
+    data.writeUInt16BE(regs[0]!, def.offset);
+    data.writeUInt16BE(regs[1]!, def.offset + 2);
+  } else if (n === 1) data[def.offset] = regs[0]! & 0xff;
+  else data.writeUInt16BE(regs[0]!, def.offset);
+}
