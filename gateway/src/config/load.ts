@@ -2,8 +2,9 @@
  * Load gateway.yaml: parse, validate with zod, check cross references (buses, profiles,
  * unit ids), freeze. Every error names the file, line and field.
  */
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ErrorCodes } from '../errors.js';
+import { ErrorCodes, ShouwangError } from '../errors.js';
 import type { ProfileRegistry } from '../profiles/registry.js';
 import { deepFreeze, locatedError, readYamlFile, validateYaml, type ParsedYaml } from './yaml-source.js';
 import { gatewayConfigSchema, type GatewayConfig } from './schema.js';
@@ -16,6 +17,8 @@ export interface LoadedConfig {
 
 /** Parse and schema-validate; relative paths (storage, profiles) are resolved against the file's directory. */
 export function loadConfigFile(file: string): LoadedConfig {
+  // A missing file is a different mistake (wrong path, first run) from a broken one.
+  if (!existsSync(file)) throw new ShouwangError(ErrorCodes.CONFIG_NOT_FOUND, `${file}: config file not found`, { details: { file } });
   const parsed = readYamlFile(file, ErrorCodes.CONFIG_INVALID);
   const raw = validateYaml(parsed, gatewayConfigSchema, ErrorCodes.CONFIG_INVALID);
   const base = dirname(resolve(file));
@@ -66,7 +69,9 @@ export function checkDevicesAgainstProfiles(loaded: LoadedConfig, profiles: Prof
   config.devices.forEach((d, i) => {
     if (!profiles.has(d.profile)) {
       const known = profiles.list().map((p) => p.profile.id);
-      throw locatedError(parsed, ErrorCodes.CONFIG_INVALID, ['devices', i, 'profile'], `unknown profile "${d.profile}" (known: ${known.join(', ')})`);
+      const near = closest(d.profile, known);
+      const hint = near === undefined ? '' : `did you mean "${near}"? `;
+      throw locatedError(parsed, ErrorCodes.CONFIG_INVALID, ['devices', i, 'profile'], `unknown profile "${d.profile}" (${hint}known: ${known.join(', ')})`);
     }
     const p = profiles.get(d.profile);
     const t = d.bus === undefined ? undefined : busType.get(d.bus);
@@ -80,4 +85,24 @@ export function checkDevicesAgainstProfiles(loaded: LoadedConfig, profiles: Prof
         `profile "${d.profile}" speaks ${p.transport.join('/')}, not ${want}`,
       );
   });
+}
+
+/** The known id within a few typos of `wanted` (profile ids are long; a dropped letter is the usual mistake). */
+function closest(wanted: string, known: readonly string[]): string | undefined {
+  let best: { id: string; d: number } | undefined;
+  for (const id of known) {
+    const d = editDistance(wanted, id);
+    if (d <= 3 && (best === undefined || d < best.d)) best = { id, d };
+  }
+  return best?.id;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

@@ -169,3 +169,10 @@ export const gatewayConfigSchema = z
 
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+/**
+ * The file named by `mqtt.usersFile` (written by `shouwang passwd --add`): more MQTT users,
+ * kept out of gateway.yaml so that adding a device's credentials does not touch the main config.
+ */
+export const mqttUsersFileSchema = z.object({ users: z.array(mqttUserSchema).default([]) }).strict();
+export type MqttUsersFile = z.infer<typeof mqttUsersFileSchema>;

@@ -59,11 +59,45 @@ function rangeLine(node: unknown, lines: LineCounter): number | undefined {
   return lines.linePos(range[0]).line;
 }
 
+/**
+ * Flatten zod issues into the ones a technician should read. A union (a point is a Modbus, frame
+ * or JSON point) that fails reports one `invalid_union` issue at the union's path, which would
+ * read "points[3]: Invalid input"; we descend into the branch that came closest (fewest issues)
+ * so the error names the field that is actually wrong ("points[3].type"). Unknown keys are split
+ * into one issue per key, located at the key itself.
+ */
+export function flattenZodIssues(issues: readonly z.core.$ZodIssue[], prefix: ReadonlyArray<PropertyKey> = []): z.core.$ZodIssue[] {
+  const out: z.core.$ZodIssue[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // A branch that failed on the value's type at its root (`60 seconds` is not a number) is a
+      // worse explanation than one that got further (not a duration like 5s); then fewer issues wins.
+      const rootTypeMisses = (errs: readonly z.core.$ZodIssue[]) => errs.filter((e) => e.code === 'invalid_type' && e.path.length === 0).length;
+      const worse = (a: readonly z.core.$ZodIssue[], b: readonly z.core.$ZodIssue[]) =>
+        rootTypeMisses(a) - rootTypeMisses(b) || a.length - b.length;
+      const best = issue.errors.reduce((a, b) => (worse(b, a) < 0 ? b : a));
+      if (best.length > 0) {
+        out.push(...flattenZodIssues(best, path));
+        continue;
+      }
+    }
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ ...issue, keys: [key], path: [...path, key], message: 'unknown field' });
+      continue;
+    }
+    out.push({ ...issue, path });
+  }
+  return out;
+}
+
 /** Render a zod issue in the terse style technicians read: "expected 1-247, got 300". */
 export function describeZodIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  const message = issue.message.replace(/^(Too (small|big)|Invalid input): /, '');
-  if (issue.code === 'unrecognized_keys' || issue.code === 'custom') return message;
+  const message = issue.message.replace(/^(Too (small|big)|Invalid input|Invalid option): /, '');
+  if (issue.code === 'unrecognized_keys') return message;
   const got = valueAt(input, issue.path);
+  // Custom refinements on a whole object (a trigger) would print the object; on a scalar, show it.
+  if (issue.code === 'custom' && (got === null || typeof got === 'object')) return message;
   if (got === undefined) return issue.code === 'invalid_type' ? 'required' : message;
   return `${message}, got ${JSON.stringify(got)}`;
 }
@@ -91,7 +125,8 @@ export function parseYamlText(text: string, file: string, code: ErrorCode): Pars
   if (doc.errors.length > 0) {
     const issues = doc.errors.map<LocatedIssue>((e) => ({
       file: name,
-      line: e.linePos?.[0]?.line,
+      // linePos is only filled in with prettyErrors; pos (character offsets) always is.
+      line: e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line,
       path: '',
       message: `YAML syntax: ${e.message.split('\n')[0]}`,
     }));
@@ -116,7 +151,7 @@ export function readYamlFile(file: string, code: ErrorCode): ParsedYaml {
 export function validateYaml<S extends z.ZodType>(parsed: ParsedYaml, schema: S, code: ErrorCode): z.infer<S> {
   const result = schema.safeParse(parsed.data);
   if (result.success) return result.data;
-  const issues = result.error.issues.map<LocatedIssue>((issue) => ({
+  const issues = flattenZodIssues(result.error.issues).map<LocatedIssue>((issue) => ({
     file: parsed.file,
     line: parsed.lineAt(issue.path),
     path: formatPath(issue.path),

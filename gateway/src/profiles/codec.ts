@@ -69,7 +69,8 @@ export function rawFromRegisters(def: PointDef, regs: readonly number[], default
   }
 }
 
-function applyScale(def: PointDef, raw: number): number {
+/** Scale and offset a raw number (exported for the MQTT JSON intake, which shares these semantics). */
+export function applyScale(def: PointDef, raw: number): number {
   const scaled = raw * (def.scale ?? 1) + (def.offset ?? 0);
   // Keep decimal noise out of published values: 0.1 * 123 must read 12.3, not 12.300000000000001.
   return def.scale !== undefined || def.offset !== undefined ? Number(scaled.toPrecision(12)) : scaled;
@@ -148,6 +149,9 @@ export function encodePoint(def: PointDef, value: PointValue, defaults: CodecDef
 function labelToRaw(def: PointDef, label: string): number {
   for (const [raw, l] of Object.entries(def.map ?? {})) if (l === label) return Number(raw);
   if (/^-?\d+$/.test(label)) return Number(label);
+  // decodePoint reads a value missing from the map as `unknown_<raw>`; encode it back.
+  const unknown = /^unknown_(-?\d+)$/.exec(label);
+  if (unknown) return Number(unknown[1]);
   if (label === 'true') return 1;
   if (label === 'false') return 0;
   throw new Error(`point ${def.id}: no raw value for label "${label}"`);
@@ -215,6 +219,15 @@ export function frameByteCount(def: PointDef): number {
   }
 }
 
+/**
+ * A frame point's `offset` is its byte position in the frame, not the value offset of
+ * `scale`/`offset`: the transforms must not see it, or a u16 at byte 1 would read 1 too high.
+ */
+function withoutByteOffset(def: PointDef & { offset: number }): PointDef {
+  const { offset: _byteOffset, ...valueDef } = def;
+  return valueDef as PointDef;
+}
+
 /** Decode a frame point from a frame's data bytes; undefined when the data is too short. */
 export function decodeFramePoint(def: PointDef & { offset: number }, data: Uint8Array): PointValue | undefined {
   const n = frameByteCount(def);
@@ -229,10 +242,11 @@ export function decodeFramePoint(def: PointDef & { offset: number }, data: Uint8
     }
     return flags;
   }
-  if (n === 4) return decodePoint(def, [bytes.readUInt16BE(0), bytes.readUInt16BE(2)]);
+  const valueDef = withoutByteOffset(def);
+  if (n === 4) return decodePoint(valueDef, [bytes.readUInt16BE(0), bytes.readUInt16BE(2)]);
   // 1- or 2-byte integers: big-endian into one "register", then the common decoder.
   const raw = n === 1 ? bytes[0]! : bytes.readUInt16BE(0);
-  return decodePoint({ ...def, byteOrder: 'BE' }, [raw]);
+  return decodePoint({ ...valueDef, byteOrder: 'BE' }, [raw]);
 }
 
 /** Inverse of decodeFramePoint: write the value's bytes into `data` at the point's offset. */
@@ -252,7 +266,7 @@ export function encodeFramePoint(def: PointDef & { offset: number }, value: Poin
     data.write(String(value ?? ''), def.offset, n, 'latin1');
     return;
   }
-  const regs = encodePoint({ ...def, byteOrder: 'BE' }, value);
+  const regs = encodePoint({ ...withoutByteOffset(def), byteOrder: 'BE' }, value);
   if (n === 4) {
     data.writeUInt16BE(regs[0]!, def.offset);
     data.writeUInt16BE(regs[1]!, def.offset + 2);

@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, ShouwangError } from '../errors.js';
 import { locatedError, readYamlFile, validateYaml, type ParsedYaml } from '../config/yaml-source.js';
+import { checkRuleDefinitions } from './rules.js';
 import { isModbusPoint, profileSchema, type Profile } from './schema.js';
 
 export interface LoadedProfile {
@@ -54,6 +55,9 @@ function checkReferences(parsed: ParsedYaml, p: Profile): void {
       if (!pointIds.has(f)) throw locatedError(parsed, ErrorCodes.PROFILE_INVALID, ['events', i, 'fields', j], `unknown point "${f}"`);
     });
   });
+  // Values rules compare against must exist (`becomes: opne` would silently never fire).
+  const ruleProblem = checkRuleDefinitions(p)[0];
+  if (ruleProblem) throw locatedError(parsed, ErrorCodes.PROFILE_INVALID, ruleProblem.path, ruleProblem.message);
   p.commands.forEach((c, i) => {
     if (c.frame !== undefined && !p.serial?.commands.some((f) => f.id === c.frame))
       throw locatedError(parsed, ErrorCodes.PROFILE_INVALID, ['commands', i, 'frame'], `no serial command "${c.frame}"`);

@@ -145,6 +145,9 @@ export type ConditionDef = z.infer<typeof conditionSchema>;
  *  - `equals: 3` / `flag`    level: the point equals this value (fires on entering the state)
  *  - `above` / `below`       threshold, with `hysteresis` for the restore
  *  - `changes: true`         any change (event counters, e.g. a pass log sequence)
+ *  - `received: true`        every new value, even a repeat: for points carried by unsolicited
+ *                            pushes (raw-serial push frames, MQTT JSON), where each frame is an
+ *                            occurrence ("door 3 opened") rather than a state
  * `while` adds conditions on other points that must hold at that moment ("while bolt is locked");
  * `for` requires the condition to hold for a time ("door held open 60s"); `debounce` ignores
  * flickers shorter than that.
@@ -159,6 +162,7 @@ export const triggerSchema = z
     below: z.number().optional(),
     hysteresis: z.number().nonnegative().optional(),
     changes: z.literal(true).optional(),
+    received: z.literal(true).optional(),
     while: z.record(z.string(), conditionSchema).optional(),
     for: durationSchema.optional(),
     debounce: durationSchema.optional(),
@@ -166,9 +170,15 @@ export const triggerSchema = z
   .strict()
   .refine(
     (t) =>
-      [t.becomes !== undefined, t.equals !== undefined, t.flag !== undefined, t.above !== undefined || t.below !== undefined, t.changes === true].filter(Boolean)
-        .length === 1,
-    { message: 'a trigger needs exactly one of becomes, equals, flag, above/below, changes' },
+      [
+        t.becomes !== undefined,
+        t.equals !== undefined,
+        t.flag !== undefined,
+        t.above !== undefined || t.below !== undefined,
+        t.changes === true,
+        t.received === true,
+      ].filter(Boolean).length === 1,
+    { message: 'a trigger needs exactly one of becomes, equals, flag, above/below, changes, received' },
   );
 export type TriggerDef = z.infer<typeof triggerSchema>;
 
