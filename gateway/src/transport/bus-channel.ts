@@ -1,0 +1,251 @@
+/**
+ * One physical bus: the link (kept open by LinkSupervisor), the FIFO lock that allows exactly
+ * one request in flight, the silence before each request, per-request timeouts and the
+ * counters. Protocol layers (Modbus RTU/TCP, raw frames) build on `exchange()` and only decide
+ * what bytes to send and when the bytes received form their reply.
+ */
+import type { Logger } from '../log.js';
+import { ErrorCodes, ShouwangError, errorMessage } from '../errors.js';
+import { wireTimeMs } from '../protocol/wire-timing.js';
+import type { LinkFactory } from './byte-link.js';
+import { FifoLock } from './fifo-lock.js';
+import { LinkSupervisor } from './link-supervisor.js';
+import { waitUntil } from './precise-wait.js';
+import type { TransportState, TransportStats } from './types.js';
+
+/** What the protocol layer says after a chunk: the reply, a failure, or "bad so far, fail unless more bytes come within settleMs". */
+export type Step<T> = { value: T } | { error: ShouwangError } | { settleMs: number; error: ShouwangError };
+
+export interface ExchangeHandler<T> {
+  /** A chunk arrived while this request is pending; undefined means keep waiting. */
+  onData(chunk: Buffer): Step<T> | undefined;
+  /** The response timeout (`timeoutMs`) ran out; the error to reject with. */
+  onTimeout(timeoutMs: number): ShouwangError;
+}
+
+export interface ExchangeResult<T> {
+  value: T;
+  /** From the request written to the reply recognised, ms. */
+  elapsedMs: number;
+}
+
+export interface BusChannelOptions {
+  id: string;
+  link: LinkFactory;
+  reconnectMs: number;
+  /** Silence kept before each request, ms (0 for Modbus TCP). */
+  silenceMs: number;
+  /** Line speed for wire-time accounting; undefined where there is no serial line (Modbus TCP). */
+  baudRate: number | undefined;
+  log: Logger;
+  /** Bytes that arrive while no request is pending (late replies, garbage, unsolicited frames). */
+  onIdleData(chunk: Buffer): void;
+  /** A link (re)opened. */
+  onOpened(): void;
+}
+
+/**
+ * After a timeout the line stays quiet this long (at most) before the next request, so that a
+ * slow slave's late answer lands while nothing is pending and is discarded, instead of arriving
+ * in the middle of the next transaction (RTU frames carry no transaction id to tell them apart).
+ */
+const LATE_REPLY_GUARD_CAP_MS = 250;
+
+interface Pending {
+  handler: ExchangeHandler<unknown>;
+  resolve(result: ExchangeResult<unknown>): void;
+  reject(err: Error): void;
+  writtenAt: number;
+  timer: NodeJS.Timeout | undefined;
+  settleTimer: NodeJS.Timeout | undefined;
+}
+
+export class BusChannel {
+  readonly id: string;
+  private readonly counters: Omit<TransportStats, 'reopens'> = {
+    requests: 0,
+    responses: 0,
+    timeouts: 0,
+    crcErrors: 0,
+    frameErrors: 0,
+    exceptions: 0,
+    wireMs: 0,
+  };
+  private readonly lock = new FifoLock();
+  private readonly supervisor: LinkSupervisor;
+  private pending: Pending | undefined;
+  /** performance.now() of the last byte received or of the end of the last exchange. */
+  private lastBusyAt = -Infinity;
+  /** performance.now() before which no request is written (the late-reply guard after a timeout). */
+  private quietUntil = -Infinity;
+
+  constructor(private readonly opts: BusChannelOptions) {
+    this.id = opts.id;
+    this.supervisor = new LinkSupervisor(opts.id, opts.link, opts.reconnectMs, opts.log, {
+      data: (chunk) => this.onData(chunk),
+      opened: () => opts.onOpened(),
+      lost: (err) => this.failAll(err),
+    });
+  }
+
+  get state(): TransportState {
+    return this.supervisor.state;
+  }
+
+  /** Counters; the protocol layer adds discarded garbage to frameErrors (outcomes are counted here). */
+  get count(): Omit<TransportStats, 'reopens'> {
+    return this.counters;
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters, reopens: this.supervisor.reopens };
+  }
+
+  onState(listener: (state: TransportState, reason?: string) => void): void {
+    this.supervisor.events.on('state', listener);
+  }
+
+  offState(listener: (state: TransportState, reason?: string) => void): void {
+    this.supervisor.events.off('state', listener);
+  }
+
+  open(): Promise<void> {
+    return this.supervisor.open();
+  }
+
+  close(): Promise<void> {
+    return this.supervisor.close();
+  }
+
+  /** Send one request and wait for its reply, holding the bus for the whole transaction. */
+  async exchange<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number): Promise<ExchangeResult<T>> {
+    if (this.supervisor.state !== 'open') throw this.closedError();
+    await this.lock.acquire();
+    try {
+      await this.waitForQuietLine(Math.max(timeoutMs, LATE_REPLY_GUARD_CAP_MS + this.opts.silenceMs));
+      if (this.supervisor.state !== 'open') throw this.closedError();
+      return await new Promise<ExchangeResult<T>>((resolve, reject) => {
+        const p: Pending = {
+          handler: handler as ExchangeHandler<unknown>,
+          resolve: resolve as (r: ExchangeResult<unknown>) => void,
+          reject,
+          writtenAt: performance.now(),
+          timer: undefined,
+          settleTimer: undefined,
+        };
+        this.pending = p;
+        p.timer = setTimeout(() => this.onTimeout(p, timeoutMs), timeoutMs);
+        this.counters.requests++;
+        this.addWire(request.length);
+        if (!this.supervisor.write(request)) this.finish(p, { error: this.closedError() });
+      });
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  private closedError(): ShouwangError {
+    return new ShouwangError(ErrorCodes.TRANSPORT_CLOSED, `bus ${this.id} is ${this.supervisor.state}`);
+  }
+
+  /**
+   * Keep the silence after the last frame (and the late-reply guard after a timeout). Bytes
+   * arriving meanwhile restart it, but a babbling line cannot hold the bus for longer than
+   * `maxWaitMs`: then we talk anyway and let CRC errors and timeouts show what is wrong.
+   */
+  private async waitForQuietLine(maxWaitMs: number): Promise<void> {
+    const giveUpAt = performance.now() + maxWaitMs;
+    for (;;) {
+      const deadline = Math.min(giveUpAt, Math.max(this.lastBusyAt + this.opts.silenceMs, this.quietUntil));
+      if (performance.now() >= deadline) return;
+      await waitUntil(deadline);
+    }
+  }
+
+  private addWire(bytes: number): void {
+    if (this.opts.baudRate) this.counters.wireMs += wireTimeMs(bytes, this.opts.baudRate);
+  }
+
+  private onData(chunk: Buffer): void {
+    // Timestamp first: the silence before the next request counts from this moment.
+    this.lastBusyAt = performance.now();
+    this.addWire(chunk.length);
+    const p = this.pending;
+    if (p) this.offer(p, chunk);
+    else this.opts.onIdleData(chunk);
+  }
+
+  /**
+   * Ask the pending request's handler to look again, with an empty chunk (for protocol-level
+   * timers, e.g. a raw-frame parser giving up on a stalled partial frame). No-op when idle.
+   */
+  nudge(): void {
+    if (this.pending) this.offer(this.pending, Buffer.alloc(0));
+  }
+
+  private offer(p: Pending, chunk: Buffer): void {
+    let step: Step<unknown> | undefined;
+    try {
+      step = p.handler.onData(chunk);
+    } catch (err) {
+      step = { error: new ShouwangError(ErrorCodes.TRANSPORT_FRAME, `bus ${this.id}: cannot parse reply: ${errorMessage(err)}`, { cause: err }) };
+    }
+    if (p.settleTimer) {
+      clearTimeout(p.settleTimer);
+      p.settleTimer = undefined;
+    }
+    if (!step) return;
+    if ('settleMs' in step) {
+      const err = step.error;
+      p.settleTimer = setTimeout(() => {
+        this.lastBusyAt = Math.max(this.lastBusyAt, performance.now());
+        this.finish(p, { error: err });
+      }, step.settleMs);
+      return;
+    }
+    this.finish(p, step);
+  }
+
+  private onTimeout(p: Pending, timeoutMs: number): void {
+    if (this.pending !== p) return;
+    const err = p.handler.onTimeout(timeoutMs);
+    const now = performance.now();
+    if (err.code === ErrorCodes.TRANSPORT_TIMEOUT) {
+      this.quietUntil = now + Math.min(timeoutMs, LATE_REPLY_GUARD_CAP_MS);
+    }
+    this.lastBusyAt = Math.max(this.lastBusyAt, now);
+    this.finish(p, { error: err });
+  }
+
+  private finish(p: Pending, outcome: { value: unknown } | { error: Error }): void {
+    if (this.pending !== p) return;
+    this.pending = undefined;
+    if (p.timer) clearTimeout(p.timer);
+    if (p.settleTimer) clearTimeout(p.settleTimer);
+    this.countOutcome(outcome);
+    if ('error' in outcome) p.reject(outcome.error);
+    else p.resolve({ value: outcome.value, elapsedMs: performance.now() - p.writtenAt });
+  }
+
+  /** Counted by outcome, once, so a bad frame followed by the good one within the settle time is not an error. */
+  private countOutcome(outcome: { value: unknown } | { error: Error }): void {
+    if (!('error' in outcome)) {
+      this.counters.responses++;
+      return;
+    }
+    const code = outcome.error instanceof ShouwangError ? outcome.error.code : undefined;
+    if (code === ErrorCodes.TRANSPORT_TIMEOUT) this.counters.timeouts++;
+    else if (code === ErrorCodes.TRANSPORT_CRC) this.counters.crcErrors++;
+    else if (code === ErrorCodes.TRANSPORT_FRAME) this.counters.frameErrors++;
+    else if (code === ErrorCodes.MODBUS_EXCEPTION) {
+      this.counters.exceptions++;
+      this.counters.responses++;
+    }
+  }
+
+  /** The link is gone: fail the request in flight and everything queued now, not at their timeouts. */
+  private failAll(err: ShouwangError): void {
+    if (this.pending) this.finish(this.pending, { error: err });
+    this.lock.rejectWaiting(err);
+  }
+}

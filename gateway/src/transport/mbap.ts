@@ -1,0 +1,56 @@
+/**
+ * Modbus TCP application header (MBAP), pure: transaction id, protocol id 0, length, unit id.
+ * The reader splits a TCP byte stream into frames; the transaction id is what tells a late reply
+ * from the current one.
+ */
+export const MBAP_HEADER_LENGTH = 7;
+/** Largest PDU is 253 bytes; the length field counts the unit id too. */
+const MAX_LENGTH_FIELD = 254;
+
+export function encodeMbap(transactionId: number, unitId: number, pdu: Uint8Array): Buffer {
+  const out = Buffer.alloc(MBAP_HEADER_LENGTH + pdu.length);
+  out.writeUInt16BE(transactionId & 0xffff, 0);
+  out.writeUInt16BE(0, 2);
+  out.writeUInt16BE(pdu.length + 1, 4);
+  out[6] = unitId;
+  out.set(pdu, MBAP_HEADER_LENGTH);
+  return out;
+}
+
+export interface MbapFrame {
+  transactionId: number;
+  unitId: number;
+  pdu: Buffer;
+  raw: Buffer;
+}
+
+export class MbapReader {
+  private buf: Buffer = Buffer.alloc(0);
+  /** Times the stream made no sense (bad protocol id or length) and the buffer was dropped. */
+  desyncs = 0;
+
+  push(chunk: Uint8Array): MbapFrame[] {
+    this.buf = this.buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buf, chunk]);
+    const frames: MbapFrame[] = [];
+    while (this.buf.length >= MBAP_HEADER_LENGTH) {
+      const protocolId = this.buf.readUInt16BE(2);
+      const length = this.buf.readUInt16BE(4);
+      if (protocolId !== 0 || length < 2 || length > MAX_LENGTH_FIELD) {
+        // A TCP stream has no sync marker to search for: drop what we have and start afresh.
+        this.desyncs++;
+        this.buf = Buffer.alloc(0);
+        break;
+      }
+      const total = 6 + length;
+      if (this.buf.length < total) break;
+      const raw = Buffer.from(this.buf.subarray(0, total));
+      this.buf = this.buf.subarray(total);
+      frames.push({ transactionId: raw.readUInt16BE(0), unitId: raw[6]!, pdu: raw.subarray(MBAP_HEADER_LENGTH), raw });
+    }
+    return frames;
+  }
+
+  reset(): void {
+    this.buf = Buffer.alloc(0);
+  }
+}

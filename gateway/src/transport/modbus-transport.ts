@@ -1,0 +1,132 @@
+/**
+ * createModbusTransport: Modbus RTU on a serial port, Modbus TCP, and RTU over TCP, behind the
+ * ModbusTransport contract (one request in flight per bus, silence between frames, timeouts,
+ * automatic reopen).
+ *
+ * Own framing on serialport / net, not modbus-serial's clients: its RTU client writes as soon as
+ * it is called (no silence, no queue: concurrent calls overwrite one transaction slot), its
+ * buffered port never clears its buffer between requests and takes the first unit+FC match
+ * anywhere in it (a late reply is taken for the next request), its TCP port drops the MBAP
+ * header on receive (we must return the raw reply), pending requests wait for their timeouts
+ * when the link closes, and nothing reopens a lost port.
+ */
+import type { BusConfig } from '../config/schema.js';
+import { ErrorCodes, ShouwangError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isBitTable, parseReadReply, readRequestPdu, writeRequestPdu } from '../protocol/modbus-pdu.js';
+import { wireTimeMs } from '../protocol/wire-timing.js';
+import type { ModbusTable } from '../profiles/schema.js';
+import { BusChannel } from './bus-channel.js';
+import { interFrameSilence, lineBaud, linkFor } from './bus-links.js';
+import type { FramingContext, ModbusFraming, ModbusReply } from './modbus-framing.js';
+import { rtuFraming } from './modbus-rtu-framing.js';
+import { mbapFraming } from './modbus-tcp-framing.js';
+import type { ModbusTransport, ReadResult, TransportEvents, TransportState, TransportStats } from './types.js';
+
+/** Modbus limits per request (spec: 125 registers / 2000 bits read, 123 registers / 1968 coils written). */
+const LIMITS = { readRegisters: 125, readBits: 2000, writeRegisters: 123, writeCoils: 1968 } as const;
+
+function invalid(busId: string, message: string): ShouwangError {
+  return new ShouwangError(ErrorCodes.PAYLOAD_INVALID, `bus ${busId}: ${message}`);
+}
+
+class ModbusBusTransport implements ModbusTransport {
+  readonly id: string;
+  private readonly channel: BusChannel;
+  private readonly framing: ModbusFraming;
+  private readonly baud: number | undefined;
+  private readonly isRtu: boolean;
+
+  constructor(
+    private readonly bus: BusConfig,
+    log: Logger,
+  ) {
+    this.id = bus.id;
+    this.baud = lineBaud(bus);
+    this.isRtu = bus.type !== 'tcp';
+    const ctx: FramingContext = { busId: bus.id, countFrameError: () => this.channel.count.frameErrors++ };
+    const silence = interFrameSilence(bus);
+    this.framing = this.isRtu ? rtuFraming(ctx, silence) : mbapFraming(ctx);
+    this.channel = new BusChannel({
+      id: bus.id,
+      link: linkFor(bus),
+      reconnectMs: bus.reconnect,
+      silenceMs: silence,
+      baudRate: this.baud,
+      log: log.child({ module: 'transport', bus: bus.id, type: bus.type }),
+      onIdleData: (chunk) => this.framing.onIdle(chunk),
+      onOpened: () => this.framing.onOpened(),
+    });
+  }
+
+  get state(): TransportState {
+    return this.channel.state;
+  }
+
+  open(): Promise<void> {
+    return this.channel.open();
+  }
+
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+
+  stats(): TransportStats {
+    return this.channel.stats();
+  }
+
+  on<E extends keyof TransportEvents>(_event: E, listener: TransportEvents[E]): void {
+    this.channel.onState(listener);
+  }
+
+  off<E extends keyof TransportEvents>(_event: E, listener: TransportEvents[E]): void {
+    this.channel.offState(listener);
+  }
+
+  async read(unitId: number, table: ModbusTable, address: number, count: number, opts?: { timeoutMs?: number }): Promise<ReadResult> {
+    this.checkUnit(unitId);
+    const max = isBitTable(table) ? LIMITS.readBits : LIMITS.readRegisters;
+    this.checkRange(address, count, max, `read of ${table}`);
+    const pdu = readRequestPdu(table, address, count);
+    const { reply, request, elapsedMs } = await this.transact(unitId, pdu, opts?.timeoutMs);
+    return { values: parseReadReply(table, count, reply.pdu), request, response: reply.response, elapsedMs };
+  }
+
+  async write(unitId: number, table: 'coil' | 'holding', address: number, values: readonly number[], opts?: { timeoutMs?: number }): Promise<void> {
+    this.checkUnit(unitId);
+    this.checkRange(address, values.length, table === 'coil' ? LIMITS.writeCoils : LIMITS.writeRegisters, `write of ${table}`);
+    values.forEach((v, i) => {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw invalid(this.id, `value[${i}] ${v} is not a 16-bit unsigned integer`);
+    });
+    await this.transact(unitId, writeRequestPdu(table, address, values), opts?.timeoutMs);
+  }
+
+  private async transact(unitId: number, pdu: Buffer, timeoutOverride: number | undefined): Promise<{ reply: ModbusReply; request: Buffer; elapsedMs: number }> {
+    const prepared = this.framing.prepare(unitId, pdu);
+    // The slave cannot start answering before the request is on the wire, and the reply takes
+    // its own wire time: the configured timeout is the slave's turnaround on top of those.
+    const wire = this.baud === undefined ? 0 : wireTimeMs(prepared.wireBytes, this.baud);
+    const timeoutMs = (timeoutOverride ?? this.bus.timeout) + wire;
+    const { value, elapsedMs } = await this.channel.exchange(prepared.adu, prepared.handler, timeoutMs);
+    return { reply: value, request: prepared.adu, elapsedMs };
+  }
+
+  private checkUnit(unitId: number): void {
+    const min = this.isRtu ? 1 : 0; // unit 0 is broadcast on a serial line: nobody answers
+    const max = this.isRtu ? 247 : 255;
+    if (!Number.isInteger(unitId) || unitId < min || unitId > max) throw invalid(this.id, `unit id ${unitId} is not ${min}-${max}`);
+  }
+
+  private checkRange(address: number, count: number, max: number, what: string): void {
+    if (!Number.isInteger(address) || address < 0 || address > 0xffff) throw invalid(this.id, `${what}: address ${address} is not 0-65535`);
+    if (!Number.isInteger(count) || count < 1 || count > max) throw invalid(this.id, `${what}: count ${count} is not 1-${max}`);
+    if (address + count > 0x10000) throw invalid(this.id, `${what}: ${address}+${count} runs past address 65535`);
+  }
+}
+
+export function createModbusTransport(bus: BusConfig, log: Logger): ModbusTransport {
+  if (bus.type === 'raw-serial') {
+    throw new ShouwangError(ErrorCodes.CONFIG_INVALID, `bus ${bus.id} is raw-serial: use createRawFrameTransport, not Modbus`);
+  }
+  return new ModbusBusTransport(bus, log);
+}
