@@ -147,6 +147,7 @@ export class MqttBroker {
   private readonly log: Logger;
   private readonly identities = new WeakMap<Client, AclIdentity>();
   private readonly sockets = new Set<Socket>();
+  private publishChain: Promise<void> = Promise.resolve();
   private accounts: Map<string, MqttAccount>;
   private readonly counters = { authFailures: 0, deniedPublishes: 0, deniedSubscriptions: 0, uplinks: 0, commands: 0 };
   private server: NetServer | undefined;
@@ -215,7 +216,13 @@ export class MqttBroker {
       retain: opts.retain ?? false,
       dup: false,
     };
-    return new Promise((res, rej) => aedes.publish(packet, (err) => (err ? rej(err) : res())));
+    // One publish at a time: aedes stamps every packet with an increasing broker counter and each
+    // client drops a packet whose counter is not above the last one it was sent (aedes' dedupe).
+    // QoS 1 packets take an extra async hop through persistence, so a QoS 1 alarm or availability
+    // published concurrently with QoS 0 state would arrive "late" and be silently dropped.
+    const next = this.publishChain.then(() => new Promise<void>((res, rej) => aedes.publish(packet, (err) => (err ? rej(err) : res()))));
+    this.publishChain = next.catch(() => {});
+    return next;
   }
 
   /** Send a command to an MQTT-native device (QoS 1, never retained). Call after the command module's checks. */

@@ -1,0 +1,270 @@
+/**
+ * Composition root: the only place that reads the whole config. It builds every module, starts
+ * them in dependency order and stops them in reverse (children before parents, fastify's habit).
+ *
+ *   transport -> polling -> device runtime (profiles: decode + rules) -> core (bus, state)
+ *     -> sinks (store via alarm service, MQTT publisher)      commands -> polling -> transport
+ */
+import type { BusConfig, GatewayConfig, PollingConfig } from './config/schema.js';
+import { pollingSchema } from './config/schema.js';
+import { EventBus } from './core/event-bus.js';
+import { LastValueState } from './core/state.js';
+import { AlarmService } from './alarms/alarm-service.js';
+import { CommandService, type CommandRole } from './commands/command-service.js';
+import { ErrorCodes, ShouwangError, errorMessage } from './errors.js';
+import type { Logger } from './log.js';
+import { BusScheduler, RawSerialPoller, wireModelForBus, type BusPollStats, type PolledDevice } from './polling/index.js';
+import type { ProfileRegistry } from './profiles/registry.js';
+import type { Profile } from './profiles/schema.js';
+import { DeviceRuntime, type RuntimeDevice } from './runtime/device-runtime.js';
+import { MqttBroker, startMqttBroker, type MqttCommand } from './sinks/mqtt/broker.js';
+import { DeviceIntake } from './sinks/mqtt/device-intake.js';
+import { MqttPublisher } from './sinks/mqtt/publisher.js';
+import { openStore, type Store } from './store/store.js';
+import { createModbusTransport, createRawFrameTransport } from './transport/index.js';
+import type { ModbusTransport, RawFrameTransport, TransportStats } from './transport/types.js';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  profiles: ProfileRegistry;
+  log: Logger;
+  /** Directory relative paths in the config (users file, TLS files) are resolved against. */
+  baseDir?: string;
+}
+
+interface ModbusBusRuntime {
+  kind: 'modbus';
+  config: BusConfig;
+  transport: ModbusTransport;
+  poller: BusScheduler;
+}
+interface RawBusRuntime {
+  kind: 'raw';
+  config: BusConfig;
+  transport: RawFrameTransport;
+  poller: RawSerialPoller;
+}
+type BusRuntime = ModbusBusRuntime | RawBusRuntime;
+
+export interface GatewayInfo {
+  site: string;
+  mqtt: { host: string; port: number; tlsPort?: number };
+  storageDir: string;
+  buses: number;
+  devices: number;
+}
+
+/** MQTT roles map onto command roles: only admins command devices over MQTT unless a profile grants more. */
+const mqttCommandRole: Record<string, CommandRole | undefined> = { admin: 'admin', nodered: 'manager', upstream: 'police' };
+
+export class Gateway {
+  readonly bus: EventBus;
+  readonly state: LastValueState;
+  private readonly log: Logger;
+  private readonly config: GatewayConfig;
+  private readonly profiles: ProfileRegistry;
+  private readonly baseDir: string | undefined;
+  private readonly devices: RuntimeDevice[];
+  private storeRef: Store | undefined;
+  private alarmsRef: AlarmService | undefined;
+  private runtimeRef: DeviceRuntime | undefined;
+  private commandsRef: CommandService | undefined;
+  private broker: MqttBroker | undefined;
+  private publisher: MqttPublisher | undefined;
+  private intake: DeviceIntake | undefined;
+  private buses: BusRuntime[] = [];
+  private readonly busOfDevice = new Map<string, BusRuntime>();
+
+  constructor(options: GatewayOptions) {
+    this.config = options.config;
+    this.profiles = options.profiles;
+    this.baseDir = options.baseDir;
+    this.log = options.log;
+    this.bus = new EventBus((event, err) => this.log.error({ event, err: errorMessage(err) }, 'event bus listener failed'));
+    const defaultPolling = pollingSchema.parse({});
+    const pollingOf = (busId: string | undefined): PollingConfig =>
+      this.config.buses.find((b) => b.id === busId)?.polling ?? defaultPolling;
+    this.devices = this.config.devices
+      .filter((d) => d.enabled)
+      .map((d) => ({ config: d, profile: this.profiles.get(d.profile), polling: pollingOf(d.bus) }));
+    const staleAfter = Math.max(defaultPolling.staleAfterIntervals, ...this.config.buses.map((b) => b.polling.staleAfterIntervals));
+    this.state = new LastValueState({ staleAfterIntervals: staleAfter });
+  }
+
+  get store(): Store {
+    return must(this.storeRef, 'store');
+  }
+  get alarms(): AlarmService {
+    return must(this.alarmsRef, 'alarm service');
+  }
+  get commands(): CommandService {
+    return must(this.commandsRef, 'command service');
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    this.storeRef = openStore({ dir: config.storage.dir, log: log.child({ module: 'store' }) });
+    this.alarmsRef = new AlarmService({ store: this.store, bus: this.bus, site: config.site.id, log: log.child({ module: 'alarms' }) });
+    const runtime = new DeviceRuntime({
+      site: config.site.id,
+      devices: this.devices,
+      state: this.state,
+      bus: this.bus,
+      alarms: this.alarms,
+      store: this.store,
+      log: log.child({ module: 'runtime' }),
+    });
+    this.runtimeRef = runtime;
+    this.commandsRef = new CommandService({
+      profileOf: (id) => this.devices.find((d) => d.config.id === id)?.profile,
+      writer: {
+        writeRegisters: (device, table, address, values) => this.modbusBusOf(device).poller.write(device, table, address, values),
+        sendFrame: async (device, frameId, arg) => {
+          await this.rawBusOf(device).poller.sendFrame(device, frameId, arg);
+        },
+      },
+      audit: (record) => this.store.appendAudit(record),
+      alarms: this.alarms,
+      log: log.child({ module: 'commands' }),
+    });
+
+    const mqttDevices = new Map(this.devices.filter((d) => d.config.bus === undefined).map((d) => [d.config.id, d]));
+    this.intake = new DeviceIntake({
+      pointsOf: (id) => mqttDevices.get(id)?.profile.points,
+      onValues: (v) => runtime.ingest({ device: v.device, values: v.values, ts: v.ts, pollClass: 'push' }),
+      log: log.child({ module: 'mqtt-intake' }),
+    });
+    const intake = this.intake;
+    this.broker = await startMqttBroker({
+      config: config.mqtt,
+      site: config.site.id,
+      log: log.child({ module: 'mqtt' }),
+      ...(this.baseDir === undefined ? {} : { baseDir: this.baseDir }),
+      onUplink: (m) => intake.handle(m),
+      onCommand: (c) => void this.handleMqttCommand(c),
+      onDeviceClient: (e) => {
+        if (!mqttDevices.has(e.device)) return;
+        runtime.status({ device: e.device, availability: e.connected ? 'online' : 'offline', since: Date.now(), consecutiveFailures: 0, ...(e.connected ? {} : { reason: 'mqtt client disconnected' }) });
+      },
+    });
+    this.publisher = new MqttPublisher({
+      broker: this.broker,
+      bus: this.bus,
+      snapshot: (d) => this.state.snapshot(d),
+      activeAlarms: () => this.alarms.active(),
+      log: log.child({ module: 'mqtt-publisher' }),
+    });
+    await this.publisher.start();
+
+    this.buses = config.buses.map((b) => this.buildBus(b, runtime));
+    for (const b of this.buses) {
+      // A missing port at boot is not fatal: the transport keeps reopening on its own.
+      b.transport.open().catch((err: unknown) => log.warn({ bus: b.config.id, err: errorMessage(err) }, 'bus not open yet; retrying in the background'));
+      b.poller.start();
+    }
+    runtime.start();
+    log.info({ ...this.info(), msg: undefined }, 'gateway ready');
+  }
+
+  async stop(): Promise<void> {
+    this.runtimeRef?.stop();
+    this.commandsRef?.stop();
+    await Promise.all(this.buses.map((b) => b.poller.stop()));
+    await Promise.all(this.buses.map((b) => b.transport.close()));
+    await this.publisher?.stop();
+    await this.broker?.stop();
+    this.storeRef?.close();
+  }
+
+  info(): GatewayInfo {
+    return {
+      site: this.config.site.id,
+      mqtt: {
+        host: this.config.mqtt.host,
+        port: this.broker?.port ?? this.config.mqtt.port,
+        ...(this.broker?.tlsPort === undefined ? {} : { tlsPort: this.broker.tlsPort }),
+      },
+      storageDir: this.config.storage.dir,
+      buses: this.config.buses.length,
+      devices: this.devices.length,
+    };
+  }
+
+  stats(): { buses: Array<{ poll: BusPollStats; transport: TransportStats }> } {
+    return { buses: this.buses.map((b) => ({ poll: b.poller.stats(), transport: b.transport.stats() })) };
+  }
+
+  /** The poll plans of Modbus buses (benchmarks compute the alarm wire bound from them). */
+  plans(): Array<{ bus: BusConfig; plans: BusScheduler['plans'] }> {
+    return this.buses.filter((b): b is ModbusBusRuntime => b.kind === 'modbus').map((b) => ({ bus: b.config, plans: b.poller.plans }));
+  }
+
+  private buildBus(bus: BusConfig, runtime: DeviceRuntime): BusRuntime {
+    const devices: PolledDevice[] = this.devices.filter((d) => d.config.bus === bus.id).map((d) => ({ config: d.config, profile: d.profile }));
+    const log = this.log.child({ bus: bus.id });
+    const callbacks = { onValues: runtime.ingest.bind(runtime), onStatus: runtime.status.bind(runtime) };
+    let built: BusRuntime;
+    if (bus.type === 'raw-serial') {
+      const framing = devices.map((d) => d.profile.serial?.framing).find((f) => f !== undefined);
+      if (!framing) throw new ShouwangError(ErrorCodes.CONFIG_INVALID, `bus ${bus.id} is raw-serial but none of its devices has a profile with a serial block`);
+      const transport = createRawFrameTransport(bus, framing, log);
+      built = { kind: 'raw', config: bus, transport, poller: new RawSerialPoller({ bus: bus.id, transport, polling: bus.polling, devices, log, ...callbacks }) };
+    } else {
+      const transport = createModbusTransport(bus, log);
+      built = {
+        kind: 'modbus',
+        config: bus,
+        transport,
+        poller: new BusScheduler({ bus: bus.id, transport, polling: bus.polling, devices, wire: wireModelForBus(bus), log, ...callbacks }),
+      };
+    }
+    for (const d of devices) this.busOfDevice.set(d.config.id, built);
+    return built;
+  }
+
+  private modbusBusOf(device: string): ModbusBusRuntime {
+    const b = this.busOfDevice.get(device);
+    if (b?.kind !== 'modbus') throw new ShouwangError(ErrorCodes.DEVICE_UNKNOWN, `device "${device}" is not on a Modbus bus`);
+    return b;
+  }
+  private rawBusOf(device: string): RawBusRuntime {
+    const b = this.busOfDevice.get(device);
+    if (b?.kind !== 'raw') throw new ShouwangError(ErrorCodes.DEVICE_UNKNOWN, `device "${device}" is not on a raw-serial bus`);
+    return b;
+  }
+
+  private async handleMqttCommand(c: MqttCommand): Promise<void> {
+    const account = c.username;
+    const role = mqttCommandRole[this.broker?.roleOf(account) ?? ''];
+    const log = this.log.child({ module: 'commands', topic: c.topic, client: c.clientId });
+    if (!role) {
+      log.warn(`MQTT user "${account}" has no command role; command ignored`);
+      return;
+    }
+    const actor = { by: account, role, via: 'mqtt' };
+    try {
+      if (c.device === 'gateway') {
+        this.commands.gatewayCommand(c.command, c.payload, actor);
+        return;
+      }
+      const payload = c.payload;
+      const obj = payload !== null && typeof payload === 'object' && !Array.isArray(payload) ? payload : undefined;
+      const arg = obj ? obj.value : payload;
+      const reason = obj && typeof obj.reason === 'string' ? obj.reason : undefined;
+      if (arg !== undefined && typeof arg !== 'number' && typeof arg !== 'boolean') {
+        log.warn(`${c.topic}: payload must be a number, a boolean, or {"value": ..., "reason": "..."}`);
+        return;
+      }
+      await this.commands.execute({ device: c.device, command: c.command, ...(arg === undefined ? {} : { argument: arg }), ...(reason ? { reason } : {}), actor });
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, `${c.topic}: command failed`);
+    }
+  }
+}
+
+function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} used before Gateway.start()`);
+  return value;
+}
+
+export type { Profile };

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// The one test command (`npm test`, also run by .ci/run): installs what the tests need, builds,
+// typechecks and runs every test. Plain Node with no dependencies, so it can run before `npm install`.
+import { execSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const run = (cmd, opts = {}) => {
+  console.log(`\n$ ${cmd}`);
+  execSync(cmd, { stdio: 'inherit', ...opts });
+};
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+
+// Debian packages the integration tests use: socat for real pty pairs.
+const aptNeeded = [['socat', 'socat']].filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
+if (aptNeeded.length > 0) {
+  if (process.getuid?.() === 0) {
+    run('apt-get update -qq');
+    run(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${aptNeeded.join(' ')}`);
+  } else {
+    console.error(`missing ${aptNeeded.join(', ')}: install with sudo apt-get install ${aptNeeded.join(' ')}`);
+    process.exit(1);
+  }
+}
+
+if (!existsSync('node_modules/.package-lock.json') || !existsSync('node_modules/better-sqlite3/build')) run('npm install --no-audit --no-fund');
+
+run('npm run build');
+run('npx tsc -p tsconfig.json --noEmit');
+run(`npx vitest run ${process.argv.slice(2).join(' ')}`.trim());
