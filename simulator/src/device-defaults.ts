@@ -57,12 +57,24 @@ function fullBattery(device: SimDevice): PointValue | undefined {
   return undefined;
 }
 
+/**
+ * The same id can mean different things in different profiles (a siren's `volume` is a number,
+ * a lock's is mute/low/high): a numeric default for an enum point that has no such raw value
+ * becomes the point's first label instead of an undecodable raw value.
+ */
+function fitToPoint(device: SimDevice, point: string, value: PointValue): PointValue {
+  const def = device.pointDef(point);
+  if (def?.type !== 'enum' || !def.map || typeof value !== 'number') return value;
+  if (String(value) in def.map) return value;
+  return Object.values(def.map)[0] ?? value;
+}
+
 export function applyDefaults(device: SimDevice): void {
   // resolution first: concentration is scaled by it.
   if (device.has('resolution')) device.set('resolution', BY_POINT.resolution ?? 1);
   for (const [point, value] of Object.entries(BY_POINT)) {
     if (point === 'resolution' || !device.has(point)) continue;
-    device.set(point, value);
+    device.set(point, fitToPoint(device, point, value));
   }
   const battery = fullBattery(device);
   if (battery !== undefined) device.set('battery', battery);
