@@ -98,7 +98,9 @@ describe('shipped villages', () => {
       expect(kinds.get(k), k).toBeGreaterThanOrEqual(1);
     const rtu = v.buses.filter((b) => b.kind === 'rtu');
     expect(rtu.length).toBeGreaterThanOrEqual(3);
-    expect(rtu.every((b) => b.baud === 9600)).toBe(true);
+    // Lock, entrance and safety lines run at 9600 like most installed RS485; the fire line at 19200.
+    expect(rtu.filter((b) => b.baud === 9600).length).toBeGreaterThanOrEqual(3);
+    expect(rtu.every((b) => b.baud === 9600 || b.baud === 19200)).toBe(true);
     expect(v.buses.some((b) => b.kind === 'tcp' && b.devices.length > 0)).toBe(true);
     expect(v.buses.find((b) => b.kind === 'raw-serial')?.devices[0]?.profile).toBe('wkly-lock-board');
     expect(v.behaviour.enabled).toBe(true);
