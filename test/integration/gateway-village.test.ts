@@ -119,7 +119,13 @@ describe('gateway with the simulated village', () => {
     for (const d of ['pole-1', 'pole-2', 'lock-101', 'smoke-1']) expect(stateOf(d)?.points ? Object.values(stateOf(d)!.points).every((p) => p.quality !== 'bad') : false, d).toBe(true);
     const { ts } = await village.control.press('pole-2', { holdMs: 800 });
     const msg = await viewer.waitFor((m) => m.topic.startsWith(`${base}/alarm/`) && m.payload.includes('"pole-2"') && m.at > ts, 5000, 'pole-2 alarm after the noise');
-    gw.gateway.alarms.reset((JSON.parse(msg.payload) as { id: string }).id, { by: 'test' });
+    // A manager resets it over MQTT, as the console will: the gateway command is audited.
+    const alarmId = (JSON.parse(msg.payload) as { id: string }).id;
+    const admin = await connect(gw.mqttUrl, auth(TEST_USERS.admin));
+    await admin.publishAsync(`${base}/gateway/set/reset_alarm`, JSON.stringify({ alarmId, note: 'false press, checked' }), { qos: 1 });
+    await viewer.waitFor((m) => m.topic === `${base}/alarm/${alarmId}` && m.payload.includes('"reset"'), 5000, 'reset over MQTT');
+    expect(gw.gateway.store.listAudit({ target: 'gateway' })[0]).toMatchObject({ actor: 'admin', action: 'command:reset_alarm', result: 'ok' });
+    await admin.endAsync();
   });
 
   it('a port unplug and replug recovers on its own', async () => {

@@ -31,6 +31,7 @@ describe('topics', () => {
     ['shouwang/v1/lock-1/set/unlock', { kind: 'set', device: 'lock-1', command: 'unlock' }],
     ['shouwang/v1/alarm/01HX', { kind: 'alarm', alarmId: '01HX' }],
     ['shouwang/v1/gateway/status', { kind: 'gateway-status' }],
+    ['shouwang/v1/gateway/set/reset_alarm', { kind: 'set', device: 'gateway', command: 'reset_alarm' }],
   ])('parses %s', (topic, parsed) => {
     expect(t.parse(topic)).toEqual(parsed);
   });

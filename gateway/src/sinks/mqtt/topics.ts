@@ -8,6 +8,7 @@
  *   <prefix>/<site>/<device>/up              uplink of an MQTT-native device
  *   <prefix>/<site>/alarm/<alarmId>          alarm lifecycle (QoS 1, retained while active)
  *   <prefix>/<site>/gateway/status           retained `online` | `offline`
+ *   <prefix>/<site>/gateway/set/<command>    gateway commands (reset_alarm, acknowledge_alarm)
  *
  * `alarm` and `gateway` sit where a device id would, so they are reserved device ids.
  */
@@ -80,7 +81,12 @@ export class Topics {
     const [first, second, third] = rest;
     if (first === undefined || second === undefined) return undefined;
     if (first === 'alarm') return rest.length === 2 ? { kind: 'alarm', alarmId: second } : undefined;
-    if (first === 'gateway') return rest.length === 2 && second === 'status' ? { kind: 'gateway-status' } : undefined;
+    if (first === 'gateway') {
+      if (rest.length === 2 && second === 'status') return { kind: 'gateway-status' };
+      // Gateway-level commands (reset_alarm, acknowledge_alarm) use the device command shape.
+      if (rest.length === 3 && second === 'set' && third !== undefined) return { kind: 'set', device: 'gateway', command: third };
+      return undefined;
+    }
     if (rest.length === 2 && (second === 'state' || second === 'availability' || second === 'event' || second === 'up')) {
       return { kind: second, device: first };
     }
