@@ -40,6 +40,7 @@ describe('simulator control API (demo village)', () => {
       'rs485-locks-2:rtu',
       'rs485-entrance:rtu',
       'rs485-safety:rtu',
+      'rs485-fire:rtu',
       'lockboard:raw-serial',
     ]);
     for (const b of e.buses) if ('path' in b) expect(existsSync(b.path)).toBe(true);
@@ -89,7 +90,7 @@ describe('simulator control API (demo village)', () => {
     const stats = await client.stats();
     expect(stats.buses.map((b) => b.id)).toEqual(expect.arrayContaining(['rs485-locks-1', 'lan', 'lockboard']));
     const safety = stats.buses.find((b) => b.id === 'rs485-safety') as RtuBusStats;
-    expect(Object.keys(safety.perUnit)).toHaveLength(25);
+    expect(Object.keys(safety.perUnit)).toHaveLength(sim.village.buses.find((b) => b.id === 'rs485-safety')!.devices.length);
   });
 
   it('answers bad requests with a clear error and a status code', async () => {

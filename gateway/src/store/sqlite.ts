@@ -75,6 +75,9 @@ export function openSqlite(file: string, dir: string | undefined, options: OpenS
     }
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    // A store that cannot take the write lock is useless to an alarm gateway: find out at boot
+    // (another process holding the database, a read-only mount), not at the first alarm.
+    if (file !== ':memory:') db.exec('BEGIN IMMEDIATE; COMMIT');
     return db;
   } catch (err) {
     try {
