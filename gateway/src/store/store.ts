@@ -174,6 +174,15 @@ function clampLimit(limit: number | undefined): number {
   return Math.max(1, Math.min(MAX_LIMIT, Math.floor(limit)));
 }
 
+/**
+ * `WHERE a = ? AND b >= ?` from the filters that are set (the value undefined means "no filter"),
+ * with the arguments in order. Column expressions are constants of this file, never user input.
+ */
+function whereOf(filters: ReadonlyArray<readonly [string, string | number | undefined]>): { where: string; args: Array<string | number> } {
+  const set = filters.filter((f): f is readonly [string, string | number] => f[1] !== undefined);
+  return { where: set.length ? `WHERE ${set.map(([expr]) => expr).join(' AND ')}` : '', args: set.map(([, v]) => v) };
+}
+
 function parseJson<T>(text: string | null): T | undefined {
   return text === null ? undefined : (JSON.parse(text) as T);
 }
@@ -421,17 +430,8 @@ export class Store {
 
   /** Alarms newest first. */
   listAlarms(q: AlarmQuery = {}): AlarmRecord[] {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    if (q.device !== undefined) {
-      where.push('device = ?');
-      args.push(q.device);
-    }
-    if (q.since !== undefined) {
-      where.push('raised_at >= ?');
-      args.push(q.since);
-    }
-    const sql = `SELECT * FROM alarms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY raised_at DESC, seq DESC LIMIT ?`;
+    const { where, args } = whereOf([['device = ?', q.device], ['raised_at >= ?', q.since]]);
+    const sql = `SELECT * FROM alarms ${where} ORDER BY raised_at DESC, seq DESC LIMIT ?`;
     return this.run('list alarms', () => (this.db.prepare(sql).all(...args, clampLimit(q.limit)) as AlarmRow[]).map(rowToRecord));
   }
 
@@ -462,21 +462,8 @@ export class Store {
 
   /** Events newest first. */
   listEvents(q: EventQuery = {}): DeviceEvent[] {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    if (q.device !== undefined) {
-      where.push('device = ?');
-      args.push(q.device);
-    }
-    if (q.kind !== undefined) {
-      where.push('kind = ?');
-      args.push(q.kind);
-    }
-    if (q.since !== undefined) {
-      where.push('ts >= ?');
-      args.push(q.since);
-    }
-    const sql = `SELECT * FROM device_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, seq DESC LIMIT ?`;
+    const { where, args } = whereOf([['device = ?', q.device], ['kind = ?', q.kind], ['ts >= ?', q.since]]);
+    const sql = `SELECT * FROM device_events ${where} ORDER BY ts DESC, seq DESC LIMIT ?`;
     return this.run('list events', () => (this.db.prepare(sql).all(...args, clampLimit(q.limit)) as EventRow[]).map(rowToEvent));
   }
 
@@ -493,17 +480,8 @@ export class Store {
 
   /** Audit records newest first. */
   listAudit(q: { target?: string; since?: number; limit?: number } = {}): AuditRecord[] {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    if (q.target !== undefined) {
-      where.push('target = ?');
-      args.push(q.target);
-    }
-    if (q.since !== undefined) {
-      where.push('ts >= ?');
-      args.push(q.since);
-    }
-    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    const { where, args } = whereOf([['target = ?', q.target], ['ts >= ?', q.since]]);
+    const sql = `SELECT * FROM audit ${where} ORDER BY seq DESC LIMIT ?`;
     return this.run('list audit records', () =>
       (this.db.prepare(sql).all(...args, clampLimit(q.limit)) as AuditRow[]).map((row) => ({
         ts: row.ts,
@@ -529,17 +507,8 @@ export class Store {
 
   /** Status changes newest first. */
   statusHistory(q: StatusQuery = {}): DeviceStatus[] {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    if (q.device !== undefined) {
-      where.push('device = ?');
-      args.push(q.device);
-    }
-    if (q.since !== undefined) {
-      where.push('since >= ?');
-      args.push(q.since);
-    }
-    const sql = `SELECT * FROM device_status ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY since DESC, seq DESC LIMIT ?`;
+    const { where, args } = whereOf([['device = ?', q.device], ['since >= ?', q.since]]);
+    const sql = `SELECT * FROM device_status ${where} ORDER BY since DESC, seq DESC LIMIT ?`;
     return this.run('read status history', () =>
       (this.db.prepare(sql).all(...args, clampLimit(q.limit)) as StatusRow[]).map(rowToStatus),
     );
