@@ -132,7 +132,15 @@ export function parseYamlText(text: string, file: string, code: ErrorCode): Pars
     }));
     throw new ShouwangError(code, issues.map(formatIssue).join('\n'), { details: { file, issues } });
   }
-  return { file: name, data: doc.toJS({ maxAliasCount: 100 }), lineAt: (p) => lineOf(doc, lines, p) };
+  let data: unknown;
+  try {
+    // Generated configs share one object among hundreds of buses through YAML aliases (yaml's
+    // stringify does that); the cap still stops a runaway alias expansion.
+    data = doc.toJS({ maxAliasCount: 10_000 });
+  } catch (err) {
+    throw new ShouwangError(code, `${name}: cannot read the YAML: ${err instanceof Error ? err.message : String(err)}`, { cause: err, details: { file } });
+  }
+  return { file: name, data, lineAt: (p) => lineOf(doc, lines, p) };
 }
 
 export function readYamlFile(file: string, code: ErrorCode): ParsedYaml {
