@@ -2,7 +2,7 @@
 // The one test command (`npm test`, also run by .ci/run): installs what the tests need, builds,
 // typechecks and runs every test. Plain Node with no dependencies, so it can run before `npm install`.
 import { execSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 
 const run = (cmd, opts = {}) => {
   console.log(`\n$ ${cmd}`);
@@ -26,4 +26,17 @@ if (!existsSync('node_modules/.package-lock.json') || !existsSync('node_modules/
 
 run('npm run build');
 run('npx tsc -p tsconfig.json --noEmit');
-run(`npx vitest run ${process.argv.slice(2).join(' ')}`.trim());
+// The default reporter for people, a JSON report for the closing count line CI reads.
+const report = '.tmp/vitest-report.json';
+rmSync(report, { force: true });
+let failed = false;
+try {
+  run(`npx vitest run --reporter=default --reporter=json --outputFile.json=${report} ${process.argv.slice(2).join(' ')}`.trim());
+} catch {
+  failed = true;
+}
+if (existsSync(report)) {
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  console.log(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+}
+if (failed) process.exit(1);
