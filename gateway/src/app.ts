@@ -15,7 +15,6 @@ import { ErrorCodes, ShouwangError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { BusScheduler, RawSerialPoller, wireModelForBus, type BusPollStats, type PolledDevice } from './polling/index.js';
 import type { ProfileRegistry } from './profiles/registry.js';
-import type { Profile } from './profiles/schema.js';
 import { DeviceRuntime, type RuntimeDevice } from './runtime/device-runtime.js';
 import { MqttBroker, startMqttBroker, type MqttCommand } from './sinks/mqtt/broker.js';
 import { DeviceIntake } from './sinks/mqtt/device-intake.js';
@@ -267,4 +266,3 @@ function must<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-export type { Profile };

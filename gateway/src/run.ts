@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -82,7 +82,8 @@ interface SimChild {
 
 /** Start `simulator/src/main` as a child process and wait for its ready line. */
 async function startSimulatorChild(villageFile: string, runDir: string, logFile: string, extraArgs: string[]): Promise<SimChild> {
-  const ts = here.includes(`${join('dist', 'gateway')}`) ? false : true;
+  // Built JS under dist/ starts the built simulator; under tsx, the TypeScript one.
+  const ts = !here.includes(join('dist', 'gateway'));
   const entry = ts ? join(repoRoot, 'simulator/src/main.ts') : join(repoRoot, 'dist/simulator/src/main.js');
   const args = [...(ts ? ['--import', 'tsx'] : []), entry, '--village', villageFile, '--run-dir', runDir, ...extraArgs];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -174,7 +175,3 @@ function ensureDemoCredentials(dataDir: string): { file: string; created: boolea
   return { file: credFile, created: true, admin, viewer };
 }
 
-export function readDemoCredentials(dataDir: string): string | undefined {
-  const f = join(dataDir, 'demo-credentials.txt');
-  return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
-}
