@@ -116,8 +116,9 @@ describe('gateway with the simulated village', () => {
     await village.control.setBusFaults('rs485-a', { crcRequestRate: 0, crcReplyRate: 0 });
     expect(busStats('rs485-a').transport.crcErrors).toBeGreaterThan(crcBefore);
     expect(gw.gateway.store.listAlarms({ limit: 1000 }).length).toBe(alarmsBefore);
-    // Everything recovers.
-    await sleep(3000);
+    // Everything recovers: breakers the noise opened close at their next probe (one 4 s window).
+    await waitFor(() => Object.values(busStats('rs485-a').poll.devices).every((d) => d.breaker === 'closed' && d.availability === 'online'), 10_000, 'every device on rs485-a back');
+    await sleep(1000);
     for (const d of ['pole-1', 'pole-2', 'lock-101', 'smoke-1']) expect(stateOf(d)?.points ? Object.values(stateOf(d)!.points).every((p) => p.quality !== 'bad') : false, d).toBe(true);
     const { ts } = await village.control.press('pole-2', { holdMs: 800 });
     const msg = await viewer.waitFor((m) => m.topic.startsWith(`${base}/alarm/`) && m.payload.includes('"pole-2"') && m.at > ts, 5000, 'pole-2 alarm after the noise');

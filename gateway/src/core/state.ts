@@ -83,19 +83,31 @@ export class LastValueState {
     const entry = this.deviceEntry(device);
     const bad = badSet(options.bad);
     const out: Point[] = [];
-    const ids = new Set<string>([...Object.keys(values), ...bad]);
-    for (const id of ids) {
-      const point = this.pointEntry(entry, id);
-      point.refreshedAt = ts;
-      const quality: Quality = bad.has(id) ? 'bad' : 'good';
-      // A bad read keeps the last known value (flagged bad) unless the caller supplied one.
-      const value = id in values ? (values[id] as PointValue) : (point.published?.value ?? null);
-      if (!mustPublish(point, value, quality)) continue;
-      const published = makePoint(device, id, value, quality, ts, point.spec.unit, options.sourceTs);
-      point.published = published;
-      out.push(published);
-    }
+    // Values first, then bad points that carried no value (the order points are published in).
+    for (const id in values) this.applyOne(entry, device, id, values, bad, ts, options.sourceTs, out);
+    if (bad) for (const id of bad) if (!(id in values)) this.applyOne(entry, device, id, values, bad, ts, options.sourceTs, out);
     return out;
+  }
+
+  private applyOne(
+    entry: DeviceEntry,
+    device: string,
+    id: string,
+    values: Readonly<Record<string, PointValue>>,
+    bad: ReadonlySet<string> | undefined,
+    ts: number,
+    sourceTs: number | undefined,
+    out: Point[],
+  ): void {
+    const point = this.pointEntry(entry, id);
+    point.refreshedAt = ts;
+    const quality: Quality = bad?.has(id) ? 'bad' : 'good';
+    // A bad read keeps the last known value (flagged bad) unless the caller supplied one.
+    const value = id in values ? (values[id] as PointValue) : (point.published?.value ?? null);
+    if (!mustPublish(point, value, quality)) return;
+    const published = makePoint(device, id, value, quality, ts, point.spec.unit, sourceTs);
+    point.published = published;
+    out.push(published);
   }
 
   /** The device went offline: every point with a value turns stale. Returns the points whose quality changed. */
@@ -161,9 +173,11 @@ export class LastValueState {
   }
 }
 
-function badSet(bad: ApplyOptions['bad']): Set<string> {
-  if (!bad) return new Set();
-  return new Set(Array.isArray(bad) ? bad : Object.keys(bad));
+/** Undefined when nothing is bad (the usual read): no Set per read. */
+function badSet(bad: ApplyOptions['bad']): Set<string> | undefined {
+  if (!bad) return undefined;
+  const ids = Array.isArray(bad) ? bad : Object.keys(bad);
+  return ids.length === 0 ? undefined : new Set(ids);
 }
 
 function mustPublish(point: PointEntry, value: PointValue, quality: Quality): boolean {

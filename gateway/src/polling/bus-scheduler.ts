@@ -116,10 +116,16 @@ export class BusScheduler {
     const { block, plan } = task;
     const opts = this.requestTimeoutMs === undefined ? undefined : { timeoutMs: this.requestTimeoutMs };
     const reply = await this.transport.read(block.unitId, block.table, block.address, block.count, opts);
-    const previous = this.lastValues.get(block.device) ?? {};
+    let previous = this.lastValues.get(block.device);
+    if (!previous) {
+      previous = {};
+      this.lastValues.set(block.device, previous);
+    }
     const decoded = decodeBlock(block, reply.values, plan.codec, previous);
     if (decoded.pending.length > 0) this.log.debug({ device: block.device, points: decoded.pending }, 'waiting for decimalsFrom scale');
-    this.lastValues.set(block.device, { ...previous, ...decoded.values });
+    // Updated in place (nobody else holds this record): a fresh copy of every point per read
+    // lived about one poll period, long enough to be promoted, and swelled the old generation.
+    Object.assign(previous, decoded.values);
     return { values: decoded.values, bad: decoded.bad, elapsedMs: reply.elapsedMs };
   }
 }

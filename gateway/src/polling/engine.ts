@@ -419,14 +419,28 @@ export class PollEngine<T extends PollTask> {
   }
 
   private emitValues(device: string, values: Record<string, PointValue>, bad: Record<string, string>, ts: number, pollClass: ValuesBatch['pollClass']): void {
-    for (const [point, reason] of Object.entries(bad)) {
+    let hasBad = false;
+    for (const point in bad) {
+      const reason = bad[point]!;
       const key = `${device}/${point}`;
       if (this.lastBad.get(key) !== reason) this.options.log.warn({ bus: this.options.bus, device, point, reason }, 'point not decodable');
       this.lastBad.set(key, reason);
+      hasBad = true;
     }
-    for (const point of Object.keys(values)) this.lastBad.delete(`${device}/${point}`);
-    const hasBad = Object.keys(bad).length > 0;
-    if (Object.keys(values).length === 0 && !hasBad) return;
+    let hasValues = false;
+    // Nothing to forget while no point is bad (the usual case): no key strings built per point per read.
+    if (this.lastBad.size > 0) {
+      for (const point in values) {
+        this.lastBad.delete(`${device}/${point}`);
+        hasValues = true;
+      }
+    } else {
+      for (const _point in values) {
+        hasValues = true;
+        break;
+      }
+    }
+    if (!hasValues && !hasBad) return;
     const batch: ValuesBatch = { device, values, ts, pollClass };
     if (hasBad) batch.bad = bad;
     this.safely('onValues', () => this.options.onValues(batch));

@@ -174,7 +174,10 @@ class ProfileRuleEngine implements RuleEngine {
   update(values: Readonly<Record<string, PointValue>>, ts: number): RuleFiring[] {
     // Deadlines that passed before this update are judged on the values they saw.
     this.settle(ts);
-    for (const [k, v] of Object.entries(values)) if (v !== undefined) this.values.set(k, v);
+    for (const k in values) {
+      const v = values[k];
+      if (v !== undefined) this.values.set(k, v);
+    }
     for (const rule of this.rules) {
       if (Object.prototype.hasOwnProperty.call(values, rule.point) && values[rule.point] !== undefined) this.observe(rule, values[rule.point]!, ts);
     }
@@ -190,11 +193,12 @@ class ProfileRuleEngine implements RuleEngine {
 
   nextDeadline(): number | undefined {
     let next: number | undefined;
-    this.rules.forEach((rule, i) => {
+    for (let i = 0; i < this.rules.length; i++) {
+      const rule = this.rules[i]!;
       const st = this.states[i]!;
       if (st.pending) next = Math.min(next ?? Infinity, st.pending.since + rule.debounceMs);
       if (st.holdSince !== undefined) next = Math.min(next ?? Infinity, st.holdSince + rule.holdMs);
-    });
+    }
     return next;
   }
 
@@ -292,12 +296,13 @@ class ProfileRuleEngine implements RuleEngine {
 
   /** Accept debounced observations and complete holds whose time has come, earliest first. */
   private settle(now: number): void {
-    this.rules.forEach((rule, i) => {
+    for (let i = 0; i < this.rules.length; i++) {
+      const rule = this.rules[i]!;
       const st = this.states[i]!;
       for (;;) {
         const tAccept = st.pending ? st.pending.since + rule.debounceMs : Infinity;
         const tHold = st.holdSince !== undefined ? st.holdSince + rule.holdMs : Infinity;
-        if (Math.min(tAccept, tHold) > now) return;
+        if (Math.min(tAccept, tHold) > now) break;
         if (tHold <= tAccept) {
           st.holdSince = undefined;
           this.fire(rule, 'start', tHold);
@@ -307,7 +312,7 @@ class ProfileRuleEngine implements RuleEngine {
           this.accept(rule, obs, tAccept);
         }
       }
-    });
+    }
   }
 
   private whileHolds(rule: CompiledRule): boolean {
@@ -325,6 +330,8 @@ class ProfileRuleEngine implements RuleEngine {
   }
 
   private flush(): RuleFiring[] {
+    // Most updates fire nothing: no sort, no arrays.
+    if (this.out.length === 0) return [];
     const out = this.out.sort((a, b) => a.rule - b.rule || a.seq - b.seq).map((p) => p.firing);
     this.out = [];
     return out;

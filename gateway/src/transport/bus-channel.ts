@@ -56,7 +56,7 @@ interface Pending {
   resolve(result: ExchangeResult<unknown>): void;
   reject(err: Error): void;
   writtenAt: number;
-  timer: NodeJS.Timeout | undefined;
+  timeoutMs: number;
   settleTimer: NodeJS.Timeout | undefined;
 }
 
@@ -78,6 +78,14 @@ export class BusChannel {
   private lastBusyAt = -Infinity;
   /** performance.now() before which no request is written (the late-reply guard after a timeout). */
   private quietUntil = -Infinity;
+  /**
+   * One response timer per bus, re-armed with refresh() for each request (one request is in
+   * flight at a time), instead of a new setTimeout per request: at thousands of requests per
+   * second the Timeout objects and timer-list churn were a measurable part of the garbage.
+   */
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  private timeoutTimerMs = -1;
+  private timeoutArmed = false;
 
   constructor(private readonly opts: BusChannelOptions) {
     this.id = opts.id;
@@ -113,35 +121,92 @@ export class BusChannel {
     return this.supervisor.open();
   }
 
-  close(): Promise<void> {
-    return this.supervisor.close();
+  async close(): Promise<void> {
+    try {
+      await this.supervisor.close();
+    } finally {
+      this.dropTimeoutTimer();
+    }
   }
 
-  /** Send one request and wait for its reply, holding the bus for the whole transaction. */
-  async exchange<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number): Promise<ExchangeResult<T>> {
-    if (this.supervisor.state !== 'open') throw this.closedError();
-    await this.lock.acquire();
+  /**
+   * Send one request and wait for its reply, holding the bus for the whole transaction (the lock
+   * is released when the request finishes, in finish()). Not an async function: the common case
+   * (lock free, line quiet) costs one Promise, not a chain of them per transaction.
+   */
+  exchange<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number): Promise<ExchangeResult<T>> {
+    if (this.supervisor.state !== 'open') return Promise.reject(this.closedError());
+    const haveLock = this.lock.tryAcquire();
+    if (haveLock && this.lineIsQuiet()) return this.transmit(request, handler, timeoutMs);
+    return this.exchangeWhenReady(request, handler, timeoutMs, haveLock);
+  }
+
+  /** The slow path: wait for the lock (unless already taken) and for a quiet line, then transmit. */
+  private async exchangeWhenReady<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number, haveLock: boolean): Promise<ExchangeResult<T>> {
+    if (!haveLock) await this.lock.acquire();
     try {
-      await this.waitForQuietLine(Math.max(timeoutMs, LATE_REPLY_GUARD_CAP_MS + this.opts.silenceMs));
+      if (!this.lineIsQuiet()) await this.waitForQuietLine(Math.max(timeoutMs, LATE_REPLY_GUARD_CAP_MS + this.opts.silenceMs));
       if (this.supervisor.state !== 'open') throw this.closedError();
-      return await new Promise<ExchangeResult<T>>((resolve, reject) => {
-        const p: Pending = {
-          handler: handler as ExchangeHandler<unknown>,
-          resolve: resolve as (r: ExchangeResult<unknown>) => void,
-          reject,
-          writtenAt: performance.now(),
-          timer: undefined,
-          settleTimer: undefined,
-        };
-        this.pending = p;
-        p.timer = setTimeout(() => this.onTimeout(p, timeoutMs), timeoutMs);
-        this.counters.requests++;
-        this.addWire(request.length);
-        if (!this.supervisor.write(request)) this.finish(p, { error: this.closedError() });
-      });
-    } finally {
+    } catch (err) {
       this.lock.release();
+      throw err;
     }
+    return this.transmit(request, handler, timeoutMs);
+  }
+
+  /** With the lock held: write the request; finish() settles the promise and releases the lock. */
+  private transmit<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number): Promise<ExchangeResult<T>> {
+    return new Promise<ExchangeResult<T>>((resolve, reject) => {
+      const p: Pending = {
+        handler: handler as ExchangeHandler<unknown>,
+        resolve: resolve as (r: ExchangeResult<unknown>) => void,
+        reject,
+        writtenAt: performance.now(),
+        timeoutMs,
+        settleTimer: undefined,
+      };
+      this.pending = p;
+      this.armTimeout(timeoutMs);
+      this.counters.requests++;
+      this.addWire(request.length);
+      if (!this.supervisor.write(request)) this.finish(p, { error: this.closedError() });
+    });
+  }
+
+  private armTimeout(timeoutMs: number): void {
+    this.timeoutArmed = true;
+    if (this.timeoutTimer && this.timeoutTimerMs === timeoutMs) {
+      this.timeoutTimer.refresh();
+      return;
+    }
+    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+    this.timeoutTimerMs = timeoutMs;
+    this.timeoutTimer = setTimeout(() => this.onTimerFired(), timeoutMs);
+  }
+
+  private disarmTimeout(): void {
+    // Not clearTimeout(): a cleared Timeout cannot be refresh()ed. Left running, it fires at most
+    // once more into onTimerFired, which ignores it; close() clears it for good.
+    this.timeoutArmed = false;
+  }
+
+  private dropTimeoutTimer(): void {
+    this.timeoutArmed = false;
+    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+    this.timeoutTimer = undefined;
+    this.timeoutTimerMs = -1;
+  }
+
+  private onTimerFired(): void {
+    if (!this.timeoutArmed) return;
+    this.timeoutArmed = false;
+    const p = this.pending;
+    if (p) this.onTimeout(p, p.timeoutMs);
+  }
+
+  /** True when a request may be written now without waiting for silence or the late-reply guard. */
+  private lineIsQuiet(): boolean {
+    return performance.now() >= Math.max(this.lastBusyAt + this.opts.silenceMs, this.quietUntil);
   }
 
   private closedError(): ShouwangError {
@@ -220,9 +285,11 @@ export class BusChannel {
   private finish(p: Pending, outcome: { value: unknown } | { error: Error }): void {
     if (this.pending !== p) return;
     this.pending = undefined;
-    if (p.timer) clearTimeout(p.timer);
+    this.disarmTimeout();
     if (p.settleTimer) clearTimeout(p.settleTimer);
     this.countOutcome(outcome);
+    // The transaction is over: the next request may go (after its silence).
+    this.lock.release();
     if ('error' in outcome) p.reject(outcome.error);
     else p.resolve({ value: outcome.value, elapsedMs: performance.now() - p.writtenAt });
   }
@@ -245,7 +312,8 @@ export class BusChannel {
 
   /** The link is gone: fail the request in flight and everything queued now, not at their timeouts. */
   private failAll(err: ShouwangError): void {
-    if (this.pending) this.finish(this.pending, { error: err });
+    // Waiters first: finish() hands the lock on, and they must fail with this error, not take the bus.
     this.lock.rejectWaiting(err);
+    if (this.pending) this.finish(this.pending, { error: err });
   }
 }

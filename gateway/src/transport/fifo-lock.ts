@@ -10,6 +10,13 @@ export class FifoLock {
     return this.waiters.length;
   }
 
+  /** Take the lock if it is free (true), without allocating a promise; false means call acquire(). */
+  tryAcquire(): boolean {
+    if (this.held) return false;
+    this.held = true;
+    return true;
+  }
+
   acquire(): Promise<void> {
     if (!this.held) {
       this.held = true;

@@ -8,7 +8,8 @@ export const MBAP_HEADER_LENGTH = 7;
 const MAX_LENGTH_FIELD = 254;
 
 export function encodeMbap(transactionId: number, unitId: number, pdu: Uint8Array): Buffer {
-  const out = Buffer.alloc(MBAP_HEADER_LENGTH + pdu.length);
+  // From the shared pool (every byte is written below): no ArrayBuffer of its own per request.
+  const out = Buffer.allocUnsafe(MBAP_HEADER_LENGTH + pdu.length);
   out.writeUInt16BE(transactionId & 0xffff, 0);
   out.writeUInt16BE(0, 2);
   out.writeUInt16BE(pdu.length + 1, 4);
@@ -24,13 +25,19 @@ export interface MbapFrame {
   raw: Buffer;
 }
 
+const NO_FRAMES: MbapFrame[] = [];
+Object.freeze(NO_FRAMES);
+
 export class MbapReader {
   private buf: Buffer = Buffer.alloc(0);
   /** Times the stream made no sense (bad protocol id or length) and the buffer was dropped. */
   desyncs = 0;
 
   push(chunk: Uint8Array): MbapFrame[] {
-    this.buf = this.buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buf, chunk]);
+    // The chunk is only read, never written, so it can be parsed in place (a socket hands each
+    // 'data' chunk over for good); frames are copied out below.
+    this.buf = this.buf.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.buf, chunk]);
+    if (this.buf.length < MBAP_HEADER_LENGTH) return NO_FRAMES;
     const frames: MbapFrame[] = [];
     while (this.buf.length >= MBAP_HEADER_LENGTH) {
       const protocolId = this.buf.readUInt16BE(2);
