@@ -29,8 +29,7 @@ import { blockWireBytes, type ReadBlock } from '../../gateway/src/polling/planne
 import { silenceMs, transactionMinMs } from '../../gateway/src/protocol/wire-timing.js';
 import type { RtuBusStats } from '../../simulator/src/rtu-bus.js';
 import { startGateway, startVillage, TEST_USERS } from '../helpers/village.js';
-import { stopAll } from '../helpers/processes.js';
-import { epochNow, loadLine, log, percentile, printResult, round, sleep, type BenchMetric } from './bench-lib.js';
+import { epochNow, loadLine, log, percentile, printResult, round, runBench, sleep, type BenchMetric } from './bench-lib.js';
 
 interface Case {
   baud: number;
@@ -299,9 +298,4 @@ async function main(): Promise<void> {
   });
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(() => void stopAll());
+runBench(main);

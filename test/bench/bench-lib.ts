@@ -1,3 +1,4 @@
+import { stopAll } from '../helpers/processes.js';
 /**
  * Small shared pieces of the benchmarks: the machine line, load average, percentiles, a
  * sub-millisecond wait, /proc sampling of a process, and the one `BENCH {json}` result line
@@ -148,4 +149,14 @@ export function startNodeProcess<T>(args: string[], cwd: string, isReady: (line:
       reject(new Error(`node ${args.join(' ')} exited (${code ?? signal}) before ready\n${tail.join('\n')}\n${stderr.join('').slice(-3000)}`));
     });
   });
+}
+
+/** Run a bench's main: a failure sets a non-zero exit code, and every child process is stopped. */
+export function runBench(main: () => Promise<void>): void {
+  main()
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    })
+    .finally(() => void stopAll());
 }

@@ -23,8 +23,7 @@ import type { SimControlClient } from '../../simulator/src/control-client.js';
 import { blockWireBytes, type ReadBlock } from '../../gateway/src/polling/planner.js';
 import { silenceMs, transactionMinMs } from '../../gateway/src/protocol/wire-timing.js';
 import { startGateway, startVillage } from '../helpers/village.js';
-import { stopAll } from '../helpers/processes.js';
-import { loadLine, log, printResult, round, sleep, waitUntil, type BenchMetric } from './bench-lib.js';
+import { loadLine, log, printResult, round, runBench, sleep, waitUntil, type BenchMetric } from './bench-lib.js';
 
 const MEASURE_MS = Number(process.env.SW_BENCH_SECONDS ?? 20) * 1000;
 const WARMUP_MS = 2000;
@@ -224,9 +223,4 @@ async function main(): Promise<void> {
   });
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(() => void stopAll());
+runBench(main);

@@ -24,9 +24,9 @@ import { planDevice } from '../../gateway/src/polling/planner.js';
 import { ProfileRegistry } from '../../gateway/src/profiles/registry.js';
 import { gatewayConfigFor, loadVillageFile } from '../../simulator/src/index.js';
 import type { TcpBusStats } from '../../simulator/src/tcp-slaves.js';
-import { jsonLine, repoRoot, stopAll } from '../helpers/processes.js';
+import { jsonLine, repoRoot } from '../helpers/processes.js';
 import { startVillage, TEST_USERS } from '../helpers/village.js';
-import { loadLine, log, percentile, printResult, round, sampleProc, sleep, startNodeProcess, type BenchMetric, type NodeChild, type ProcSample } from './bench-lib.js';
+import { loadLine, log, percentile, printResult, round, runBench, sampleProc, sleep, startNodeProcess, type BenchMetric, type NodeChild, type ProcSample } from './bench-lib.js';
 
 const VILLAGE = 'simulator/villages/footprint-500.yaml';
 const WARMUP_MS = Number(process.env.SW_BENCH_WARMUP_S ?? 20) * 1000;
@@ -204,9 +204,4 @@ async function main(): Promise<void> {
   });
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(() => void stopAll());
+runBench(main);
