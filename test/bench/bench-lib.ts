@@ -1,4 +1,3 @@
-import { stopAll } from '../helpers/processes.js';
 /**
  * Small shared pieces of the benchmarks: the machine line, load average, percentiles, a
  * sub-millisecond wait, /proc sampling of a process, and the one `BENCH {json}` result line
@@ -9,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { stopAll } from '../helpers/processes.js';
 
 export interface BenchMetric {
   name: string;
