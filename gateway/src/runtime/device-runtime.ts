@@ -114,7 +114,11 @@ export class DeviceRuntime {
       this.lastStaleSweep = now;
       const stale = this.opts.state.sweepStale(now);
       const byDevice = new Map<string, Point[]>();
-      for (const p of stale) byDevice.set(p.device, [...(byDevice.get(p.device) ?? []), p]);
+      for (const p of stale) {
+        const list = byDevice.get(p.device);
+        if (list) list.push(p);
+        else byDevice.set(p.device, [p]);
+      }
       for (const [device, points] of byDevice) this.publish(device, points);
     }
   }
