@@ -31,6 +31,8 @@ const report = '.tmp/vitest-report.json';
 rmSync(report, { force: true });
 let failed = false;
 try {
+  // Tests may start the compiled entry points just built (test/helpers/processes.ts nodeArgsFor).
+  process.env.SW_TEST_BUILT = '1';
   run(`npx vitest run --reporter=default --reporter=json --outputFile.json=${report} ${process.argv.slice(2).join(' ')}`.trim());
 } catch {
   failed = true;

@@ -9,7 +9,10 @@ import type { BusConfig, GatewayConfig, PollingConfig } from './config/schema.js
 import { pollingSchema } from './config/schema.js';
 import { EventBus } from './core/event-bus.js';
 import { LastValueState } from './core/state.js';
+import { AlarmForwarding } from './alarms/alarm-forwarding.js';
 import { AlarmService } from './alarms/alarm-service.js';
+import type { OperatorAckMessage } from './alarms/operator-ack.js';
+import type { Alarm } from './core/types.js';
 import { CommandService, type CommandRole } from './commands/command-service.js';
 import { ErrorCodes, ShouwangError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
@@ -20,6 +23,9 @@ import { MqttBroker, startMqttBroker, type MqttCommand } from './sinks/mqtt/brok
 import { DeviceIntake } from './sinks/mqtt/device-intake.js';
 import { MqttPublisher } from './sinks/mqtt/publisher.js';
 import { openStore, type Store } from './store/store.js';
+import { Topics } from './sinks/mqtt/topics.js';
+import { startGatewayApi } from './web/gateway-api.js';
+import type { WebServer } from './web/server.js';
 import { createModbusTransport, createRawFrameTransport } from './transport/index.js';
 import type { ModbusTransport, RawFrameTransport, TransportStats } from './transport/types.js';
 
@@ -51,6 +57,8 @@ export interface GatewayInfo {
   storageDir: string;
   buses: number;
   devices: number;
+  /** Base URL of the gateway HTTP API (acknowledgement callback), when enabled. */
+  http?: string;
 }
 
 /** MQTT roles map onto command roles: only admins command devices over MQTT unless a profile grants more. */
@@ -71,6 +79,8 @@ export class Gateway {
   private broker: MqttBroker | undefined;
   private publisher: MqttPublisher | undefined;
   private intake: DeviceIntake | undefined;
+  private forwardingRef: AlarmForwarding | undefined;
+  private api: WebServer | undefined;
   private buses: BusRuntime[] = [];
   private readonly busOfDevice = new Map<string, BusRuntime>();
 
@@ -99,11 +109,30 @@ export class Gateway {
   get commands(): CommandService {
     return must(this.commandsRef, 'command service');
   }
+  get forwarding(): AlarmForwarding {
+    return must(this.forwardingRef, 'alarm forwarding');
+  }
 
   async start(): Promise<void> {
     const { config, log } = this;
     this.storeRef = openStore({ dir: config.storage.dir, log: log.child({ module: 'store' }) });
-    this.alarmsRef = new AlarmService({ store: this.store, bus: this.bus, site: config.site.id, log: log.child({ module: 'alarms' }) });
+    const zoneOf = new Map(config.devices.map((d, i) => [d.id, { zone: d.zone ?? i + 1, ...(d.camera ? { camera: d.camera } : {}) }]));
+    this.forwardingRef = new AlarmForwarding({
+      config: config.forwarding,
+      site: config.site.id,
+      store: this.store,
+      bus: this.bus,
+      log: log.child({ module: 'forwarding' }),
+      deviceInfo: (device) => zoneOf.get(device) ?? { zone: 999 },
+      onAcknowledged: (alarm, ack) => void this.tellThePole(alarm, ack),
+    });
+    this.alarmsRef = new AlarmService({
+      store: this.store,
+      bus: this.bus,
+      site: config.site.id,
+      log: log.child({ module: 'alarms' }),
+      outbox: this.forwarding.outboxHook,
+    });
     const runtime = new DeviceRuntime({
       site: config.site.id,
       devices: this.devices,
@@ -154,6 +183,20 @@ export class Gateway {
       log: log.child({ module: 'mqtt-publisher' }),
     });
     await this.publisher.start();
+    const topics = new Topics({ prefix: config.mqtt.topicPrefix, site: config.site.id });
+    const broker = this.broker;
+    this.bus.on('path', (h) => broker.publish(topics.gatewayPath(h.path), JSON.stringify(h), { qos: 1, retain: true }));
+    await this.forwarding.start(this.alarms);
+    if (config.http.enabled) {
+      this.api = await startGatewayApi({
+        host: config.http.host,
+        port: config.http.port,
+        log: log.child({ module: 'api' }),
+        site: config.site.id,
+        forwarding: this.forwarding,
+        ackSecret: config.forwarding.ackSecret,
+      });
+    }
 
     this.buses = config.buses.map((b) => this.buildBus(b, runtime));
     for (const b of this.buses) {
@@ -170,6 +213,8 @@ export class Gateway {
     this.commandsRef?.stop();
     await Promise.all(this.buses.map((b) => b.poller.stop()));
     await Promise.all(this.buses.map((b) => b.transport.close()));
+    await this.api?.close();
+    await this.forwardingRef?.stop();
     await this.publisher?.stop();
     await this.broker?.stop();
     this.storeRef?.close();
@@ -186,6 +231,7 @@ export class Gateway {
       storageDir: this.config.storage.dir,
       buses: this.config.buses.length,
       devices: this.devices.length,
+      ...(this.api?.url === undefined ? {} : { http: this.api.url }),
     };
   }
 
@@ -230,6 +276,29 @@ export class Gateway {
     const b = this.busOfDevice.get(device);
     if (b?.kind !== 'raw') throw new ShouwangError(ErrorCodes.DEVICE_UNKNOWN, `device "${device}" is not on a raw-serial bus`);
     return b;
+  }
+
+  /**
+   * The police acknowledged an alarm: run the device's `onAlarmAcknowledged` commands (help-is-coming
+   * light, voice prompt) so the person who pressed learns the police know. Never for silent
+   * alarms: a duress alarm must show nothing at the device.
+   */
+  private async tellThePole(alarm: Alarm, ack: OperatorAckMessage): Promise<void> {
+    if (alarm.silent || alarm.kind !== 'alarm') return;
+    const profile = this.devices.find((d) => d.config.id === alarm.device)?.profile;
+    for (const step of profile?.onAlarmAcknowledged ?? []) {
+      try {
+        await this.commands.execute({
+          device: alarm.device,
+          command: step.command,
+          ...(step.argument === undefined ? {} : { argument: step.argument }),
+          reason: `alarm ${alarm.id} ${ack.action} by ${ack.by}`,
+          actor: { by: `police:${ack.by}`, role: 'police', via: 'receiver' },
+        });
+      } catch (err) {
+        this.log.error({ alarm: alarm.id, device: alarm.device, command: step.command, err: errorMessage(err) }, 'could not tell the device that help is coming');
+      }
+    }
   }
 
   private async handleMqttCommand(c: MqttCommand): Promise<void> {

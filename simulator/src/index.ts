@@ -24,3 +24,4 @@ export type { TcpBusStats } from './tcp-slaves.js';
 export type { LockBoardStats } from './lock-board.js';
 export { loadVillageFile, villageFromText, checkVillageProfiles, type Village, type VillageBus, type VillageDevice } from './village-schema.js';
 export { SimDevice } from './device-model.js';
+export { VirtualModem, type VirtualModemOptions, type ModemFaults, type SmsRecord } from './virtual-modem.js';

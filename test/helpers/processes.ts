@@ -4,6 +4,8 @@
  * `stopAll()`, which tests call in afterAll.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -19,6 +21,18 @@ export interface Started<T> {
 const running = new Set<ChildProcess>();
 
 /**
+ * The command line for a TypeScript entry point: `node --import tsx <script>`, or, when the test
+ * command has just built the project (scripts/test.mjs sets SW_TEST_BUILT=1), the compiled
+ * `node dist/<script>.js`, which starts about a second sooner (tests that restart a process 50
+ * times feel that).
+ */
+export function nodeArgsFor(script: string): string[] {
+  const built = join(repoRoot, 'dist', script.replace(/\.ts$/, '.js'));
+  if (process.env.SW_TEST_BUILT === '1' && existsSync(built)) return [built];
+  return ['--import', 'tsx', script];
+}
+
+/**
  * Spawn `node --import tsx <script> ...args` from the repo root and resolve with the first stdout
  * line for which `isReady` returns a value.
  */
@@ -28,7 +42,7 @@ export function startTsProcess<T>(
   isReady: (line: string) => T | undefined,
   opts: { timeoutMs?: number; env?: Record<string, string>; echo?: boolean } = {},
 ): Promise<Started<T>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgsFor(script), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

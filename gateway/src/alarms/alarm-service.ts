@@ -13,6 +13,7 @@ import type { Alarm, AlarmCode, AlarmState, DeviceLocation, PointValue, Severity
 import { ErrorCodes, ShouwangError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RuleFiring } from '../profiles/rules-types.js';
+import type { OutboxEntryInput, OutboxRow } from '../store/outbox.js';
 import type { AlarmRecord, AlarmTransition, Store } from '../store/store.js';
 import { transitionProblem } from './lifecycle.js';
 import { ulidFactory, type IdFactory } from './ulid.js';
@@ -26,6 +27,17 @@ export interface AlarmServiceOptions {
   clock?: () => number;
   /** Id factory; defaults to a monotonic ULID factory on `clock`. */
   newId?: IdFactory;
+  /** Where new alarms and restores are queued for forwarding; none = nothing is forwarded. */
+  outbox?: AlarmOutboxHook;
+}
+
+/**
+ * The outbox's part in raising an alarm: which routes it takes (computed before the insert) and
+ * a wake-up once the alarm and its queue rows have committed together.
+ */
+export interface AlarmOutboxHook {
+  entriesFor(alarm: Alarm): OutboxEntryInput[];
+  queued(rows: readonly OutboxRow[]): void;
 }
 
 export interface RaiseInput {
@@ -96,6 +108,7 @@ export class AlarmService {
   private readonly log: Logger;
   private readonly clock: () => number;
   private readonly newId: IdFactory;
+  private readonly outbox: AlarmOutboxHook | undefined;
   /** Active alarms (kind `alarm`, not reset) by id, and their id by device+rule. */
   private readonly activeById = new Map<string, Alarm>();
   private readonly activeByRule = new Map<string, string>();
@@ -107,6 +120,7 @@ export class AlarmService {
     this.log = options.log;
     this.clock = options.clock ?? Date.now;
     this.newId = options.newId ?? ulidFactory(this.clock);
+    this.outbox = options.outbox;
     // Latched alarms survive a power cut: whatever was active when we stopped is active again.
     const open = this.store.openAlarms();
     for (const rec of open) this.remember(rec.alarm);
@@ -147,11 +161,49 @@ export class AlarmService {
     };
     if (input.location && Object.keys(input.location).length > 0) alarm.location = { ...input.location };
     // Durable first (throws STORE if the disk refuses: then nobody hears of an alarm we could lose).
-    this.store.insertAlarm(alarm, { by, restoreOnClear: input.restore ?? false, restoreSia: input.restoreSia });
-    this.remember(alarm);
+    const queued = this.store.transaction(() =>
+      this.insertAndQueue(alarm, { by, restoreOnClear: input.restore ?? false, restoreSia: input.restoreSia }, now),
+    );
+    const current = queued.rows.length > 0 ? queued.alarm : alarm;
+    this.remember(current);
     this.log.warn({ alarm: alarm.id, device: alarm.device, rule: alarm.rule, severity: alarm.severity, latch: alarm.latch }, 'alarm raised');
-    this.bus.emit('alarm', alarm);
-    return alarm;
+    this.announce(alarm, queued);
+    return current;
+  }
+
+  /**
+   * Insert an alarm and, when routes take it, its outbox rows and the `queued` transition: one
+   * transaction when called inside Store.transaction, so no alarm is stored that is not queued.
+   */
+  private insertAndQueue(
+    alarm: Alarm,
+    opts: { by: string; restoreOnClear?: boolean; restoreSia?: string | undefined },
+    now: number,
+  ): { alarm: Alarm; rows: OutboxRow[] } {
+    this.store.insertAlarm(alarm, {
+      by: opts.by,
+      restoreOnClear: opts.restoreOnClear ?? false,
+      ...(opts.restoreSia === undefined ? {} : { restoreSia: opts.restoreSia }),
+    });
+    const entries = this.outbox?.entriesFor(alarm) ?? [];
+    if (entries.length === 0) return { alarm, rows: [] };
+    const rows = this.store.outbox.enqueue(alarm.id, entries, now);
+    const note = rows.map((r) => `${r.route} #${r.account} seq ${r.seq}`).join(', ');
+    this.store.transitionAlarm({ alarmId: alarm.id, from: 'raised', to: 'queued', at: now, by: 'outbox', note });
+    return { alarm: { ...alarm, state: 'queued', updatedAt: now }, rows };
+  }
+
+  /** After commit: publish `raised` (and `queued`), then wake the dispatcher. */
+  private announce(raised: Alarm, queued: { alarm: Alarm; rows: OutboxRow[] }): void {
+    this.bus.emit('alarm', raised);
+    if (queued.rows.length === 0) return;
+    this.bus.emit('alarm', queued.alarm);
+    try {
+      this.outbox?.queued(queued.rows);
+    } catch (err) {
+      // The rows are committed; the dispatcher's periodic scan will still find them.
+      this.log.error({ err, alarm: raised.id }, 'outbox wake-up failed');
+    }
   }
 
   /**
@@ -187,10 +239,11 @@ export class AlarmService {
       };
     }
     const ended: Alarm | undefined = original.latch ? undefined : { ...original, state: 'reset', updatedAt: now };
+    let restoreQueued: { alarm: Alarm; rows: OutboxRow[] } | undefined;
     // One transaction: the restore, the clear record and the end of the original land together.
     this.store.transaction(() => {
       this.store.recordConditionClear(original.id, original.state, ts, by);
-      if (restore) this.store.insertAlarm(restore, { by });
+      if (restore) restoreQueued = this.insertAndQueue(restore, { by }, now);
       if (ended)
         this.store.transitionAlarm({
           alarmId: original.id,
@@ -203,10 +256,10 @@ export class AlarmService {
     });
     if (ended) this.forget(original.id);
     this.log.info({ alarm: original.id, ended: ended !== undefined, restore: restore?.id }, 'alarm condition cleared');
-    if (restore) this.bus.emit('alarm', restore);
+    if (restore && restoreQueued) this.announce(restore, restoreQueued);
     if (ended) this.bus.emit('alarm', ended);
     const result: ClearResult = { alarm: ended ?? original, ended: ended !== undefined };
-    if (restore) result.restore = restore;
+    if (restore) result.restore = restoreQueued && restoreQueued.rows.length > 0 ? restoreQueued.alarm : restore;
     return result;
   }
 

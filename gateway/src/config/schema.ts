@@ -3,6 +3,7 @@
  * only their slice. `shouwang schema` prints the JSON Schema generated from this file.
  */
 import { z } from 'zod';
+import { forwardingSchema } from '../alarms/forwarding-config.js';
 import { durationSchema, pollClassSchema } from '../profiles/schema.js';
 
 const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'ids use letters, digits, - and _');
@@ -109,6 +110,10 @@ export const deviceSchema = z
     enabled: z.boolean().default(true),
     /** Per-device override of point poll classes/intervals. */
     poll: z.record(z.string(), z.union([pollClassSchema, durationSchema])).optional(),
+    /** Alarm zone the receiver sees (Contact ID ZZZ / SIA address); defaults to the device's 1-based position. */
+    zone: intRange(1, 999).optional(),
+    /** Camera / verification URL sent with its alarms (DC-09 [V…], JSON `cameraUrl`). */
+    camera: z.string().url().optional(),
   })
   .strict();
 export type DeviceConfig = z.infer<typeof deviceSchema>;
@@ -163,6 +168,18 @@ export const gatewayConfigSchema = z
     buses: z.array(busSchema).default([]),
     devices: z.array(deviceSchema).default([]),
     mqtt: mqttSchema.default(mqttSchema.parse({})),
+    /** Alarm forwarding to receivers: paths, routes, retry (alarms/forwarding-config.ts). */
+    forwarding: forwardingSchema.default(forwardingSchema.parse({})),
+    /** The gateway's HTTP API (acknowledgement callback, health). */
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default('127.0.0.1'),
+        /** 0 = any free port (tests, demo); a site sets a fixed one for the receiver's callback URL. */
+        port: z.number().int().min(0).max(65535).default(0),
+      })
+      .strict()
+      .default({ enabled: true, host: '127.0.0.1', port: 0 }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict().default({ level: 'info' }),
   })
   .strict();

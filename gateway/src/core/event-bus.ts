@@ -3,7 +3,7 @@
  * logged and does not stop the others or the emitter (zigbee2mqtt's habit).
  * The bus is for speed, never for durability: alarms are stored before they are emitted.
  */
-import type { Alarm, DeviceEvent, DeviceStatus, Point } from './types.js';
+import type { Alarm, DeviceEvent, DeviceStatus, PathHealth, Point } from './types.js';
 
 export interface BusEvents {
   /** Points whose value or quality changed (report by exception), one batch per read. */
@@ -12,6 +12,8 @@ export interface BusEvents {
   event: DeviceEvent;
   /** An alarm transition, already persisted. */
   alarm: Alarm;
+  /** An alarm path (forwarder) was lost or came back. */
+  path: PathHealth;
 }
 
 export type BusListener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void | Promise<void>;

@@ -101,3 +101,18 @@ export interface DeviceStatus {
   reason?: string;
   consecutiveFailures: number;
 }
+
+/** Supervision state of one alarm path (a forwarder), reported on every change and readable at any time. */
+export interface PathHealth {
+  path: string;
+  type: string;
+  up: boolean;
+  /** Since when `up` has had its current value (ms since epoch). */
+  since: number;
+  /** Why it is down (or the last trouble), in words an installer can act on. */
+  reason?: string;
+  /** Last successful exchange with the far end (message or heartbeat). */
+  lastOkAt?: number;
+  /** For a loss: ms from the last successful exchange to the moment the loss was detected. */
+  detectionMs?: number;
+}

@@ -329,9 +329,22 @@ export const profileSchema = z
     points: z.array(pointSchema).min(1),
     events: z.array(eventDefSchema).default([]),
     commands: z.array(commandDefSchema).default([]),
+    /**
+     * Commands the gateway runs on this device when a police operator acknowledges one of its
+     * alarms: the "help is coming" light or voice prompt, so the person who pressed knows.
+     */
+    onAlarmAcknowledged: z
+      .array(z.object({ command: z.string().min(1), argument: z.union([z.number(), z.boolean()]).optional() }).strict())
+      .default([]),
     serial: serialSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    p.onAlarmAcknowledged.forEach((a, i) => {
+      if (!p.commands.some((c) => c.id === a.command))
+        ctx.addIssue({ code: 'custom', path: ['onAlarmAcknowledged', i, 'command'], message: `no command "${a.command}" in this profile` });
+    });
+  });
 
 export type ProfileInput = z.input<typeof profileSchema>;
 export type Profile = z.infer<typeof profileSchema>;

@@ -1,8 +1,7 @@
 /**
  * Schema migrations, applied in order at open, each in its own transaction and recorded in
  * `schema_version`. Migrations are append-only: never edit one that has shipped; add the next
- * number. (The alarm outbox — per-account sequence and dispatch state — will be the next migration,
- * referencing `alarms.seq`/`alarms.id`.)
+ * number.
  */
 import type { SqliteDatabase } from './sqlite.js';
 import { ErrorCodes, ShouwangError } from '../errors.js';
@@ -122,6 +121,45 @@ export const migrations: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
       CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    `,
+  },
+  {
+    version: 3,
+    name: 'alarm outbox: per-route delivery rows, per-account sequence numbers, path attempts',
+    sql: `
+      -- One row per (alarm, route): what must reach which receiver. Written in the same
+      -- transaction as the alarm itself, so no alarm exists that is not queued.
+      CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        alarm_id        TEXT    NOT NULL REFERENCES alarms(id),
+        route           TEXT    NOT NULL,
+        account         TEXT    NOT NULL,
+        -- DC-09 sequence 1..9999, fixed when queued: a retry (and a restart) reuses it.
+        seq             INTEGER NOT NULL CHECK (seq BETWEEN 1 AND 9999),
+        zone            INTEGER NOT NULL,
+        grp             INTEGER NOT NULL,
+        camera          TEXT,
+        -- How deep in the escalation chain this row is (0 = the alarm's own route).
+        escalation      INTEGER NOT NULL DEFAULT 0,
+        status          TEXT    NOT NULL CHECK (status IN ('pending','delivered')),
+        created_at      INTEGER NOT NULL,
+        first_sent_at   INTEGER,
+        delivered_at    INTEGER,
+        delivered_path  TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        escalated_at    INTEGER,
+        UNIQUE (alarm_id, route)
+      );
+      CREATE INDEX outbox_pending ON outbox(account, id) WHERE status = 'pending';
+      CREATE INDEX outbox_account_seq ON outbox(account, seq);
+      CREATE INDEX outbox_alarm ON outbox(alarm_id);
+
+      -- Last sequence number handed out per account.
+      CREATE TABLE outbox_accounts (
+        account  TEXT    PRIMARY KEY,
+        last_seq INTEGER NOT NULL
+      );
     `,
   },
 ];

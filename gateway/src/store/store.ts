@@ -22,6 +22,7 @@ import type {
 import { ErrorCodes, ShouwangError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { migrate, schemaVersion as readSchemaVersion } from './migrations.js';
+import { OutboxTable } from './outbox.js';
 import { openSqlite, storeError, type SqliteDatabase } from './sqlite.js';
 
 export const STORE_FILE_NAME = 'shouwang.db';
@@ -283,6 +284,8 @@ export class Store {
     insertStatus: Statement;
   };
   private closed = false;
+  /** The alarm outbox (store/outbox.ts), in the same file so an alarm and its queue rows commit together. */
+  readonly outbox: OutboxTable;
 
   constructor(options: StoreOptions) {
     const memory = 'memory' in options;
@@ -316,6 +319,7 @@ export class Store {
         insertStatus: this.db.prepare(`INSERT INTO device_status (device, availability, since, reason, consecutive_failures)
           VALUES (?, ?, ?, ?, ?)`),
       };
+      this.outbox = new OutboxTable(this.db, (action, fn) => this.run(action, fn));
     } catch (err) {
       this.db.close();
       throw storeError(this.file, 'prepare the database schema', err);

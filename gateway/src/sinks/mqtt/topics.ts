@@ -72,6 +72,10 @@ export class Topics {
   gatewayStatus(): string {
     return `${this.base}/gateway/status`;
   }
+  /** Retained supervision state of one alarm path (forwarder): `{ up, since, reason?, detectionMs? }`. */
+  gatewayPath(pathId: string): string {
+    return `${this.base}/gateway/path/${level('path id', pathId)}`;
+  }
 
   /** Classify a concrete topic of this gateway, or undefined when it is not one of ours. */
   parse(topic: string): ParsedTopic | undefined {
