@@ -10,8 +10,11 @@ const run = (cmd, opts = {}) => {
 };
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 
-// Debian packages the integration tests use: socat for real pty pairs.
-const aptNeeded = [['socat', 'socat']].filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
+// Debian packages the tests use: socat for real pty pairs, chromium for the console e2e tests.
+const aptNeeded = [
+  ['socat', 'socat'],
+  ['chromium', 'chromium'],
+].filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
 if (aptNeeded.length > 0) {
   if (process.getuid?.() === 0) {
     run('apt-get update -qq');

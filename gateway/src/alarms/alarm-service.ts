@@ -273,22 +273,42 @@ export class AlarmService {
 
   /** Move an alarm along its lifecycle (forward only). Throws ALARM_UNKNOWN / ALARM_STATE. */
   transition(alarmId: string, to: AlarmState, actor: Actor): Alarm {
-    const current = this.activeById.get(alarmId) ?? this.store.getAlarm(alarmId)?.alarm;
+    return this.advance(alarmId, [{ to, actor }]);
+  }
+
+  /**
+   * Several forward moves in one transaction (one fsync), emitted in order after the commit:
+   * the outbox records `sent` and `delivered` together when the receiver ACKs the first try.
+   * `also` runs inside the same transaction (e.g. marking the outbox row delivered).
+   */
+  advance(alarmId: string, steps: ReadonlyArray<{ to: AlarmState; actor: Actor }>, also?: () => void): Alarm {
+    let current = this.activeById.get(alarmId) ?? this.store.getAlarm(alarmId)?.alarm;
     if (!current) throw new ShouwangError(ErrorCodes.ALARM_UNKNOWN, `no alarm ${alarmId}`, { details: { alarmId } });
-    const problem = transitionProblem(current.state, to);
-    if (problem) {
-      throw new ShouwangError(ErrorCodes.ALARM_STATE, `alarm ${alarmId}: cannot move ${current.state} -> ${to}: ${problem}`, {
-        details: { alarmId, from: current.state, to },
-      });
-    }
     const now = this.clock();
-    this.store.transitionAlarm({ alarmId, from: current.state, to, at: now, by: actor.by, note: actor.note });
-    const next: Alarm = { ...current, state: to, updatedAt: now };
-    if (to === 'reset') this.forget(alarmId);
-    else if (this.activeById.has(alarmId)) this.activeById.set(alarmId, next);
-    this.log.info({ alarm: alarmId, from: current.state, to, by: actor.by }, 'alarm state changed');
-    this.bus.emit('alarm', next);
-    return next;
+    const moves: Array<{ from: AlarmState; next: Alarm; actor: Actor }> = [];
+    for (const { to, actor } of steps) {
+      const problem = transitionProblem(current.state, to);
+      if (problem) {
+        throw new ShouwangError(ErrorCodes.ALARM_STATE, `alarm ${alarmId}: cannot move ${current.state} -> ${to}: ${problem}`, {
+          details: { alarmId, from: current.state, to },
+        });
+      }
+      const next: Alarm = { ...current, state: to, updatedAt: now };
+      moves.push({ from: current.state, next, actor });
+      current = next;
+    }
+    this.store.transaction(() => {
+      for (const m of moves) this.store.transitionAlarm({ alarmId, from: m.from, to: m.next.state, at: now, by: m.actor.by, note: m.actor.note });
+      also?.();
+    });
+    for (const m of moves) {
+      const to = m.next.state;
+      if (to === 'reset') this.forget(alarmId);
+      else if (this.activeById.has(alarmId)) this.activeById.set(alarmId, m.next);
+      this.log.info({ alarm: alarmId, from: m.from, to, by: m.actor.by }, 'alarm state changed');
+      this.bus.emit('alarm', m.next);
+    }
+    return current;
   }
 
   /**

@@ -163,22 +163,27 @@ export class OutboxDispatcher {
         continue;
       }
       const failed = this.failures.get(row.id) ?? 0;
-      if (alarm.state === 'queued') this.move(alarm.id, 'queued', 'sent', `first attempt on ${route.paths.join(', ')}`);
       const result = await this.attempt(route, row, this.message(row, alarm, failed + 1));
       if (this.stopSignal.signal.aborted && !result.ok) return;
+      // `sent` is recorded with the outcome of the first attempt: together with `delivered` when
+      // the receiver ACKs at once (one fsync instead of two per alarm in a burst), alone otherwise.
+      const sent = { to: 'sent' as const, actor: { by: 'outbox', note: `first attempt on ${route.paths.join(', ')}` } };
       if (result.ok) {
         this.failures.delete(row.id);
-        store.transaction(() => {
+        const current = this.opts.alarms.get(alarm.id);
+        const steps: Array<{ to: AlarmState; actor: { by: string; note?: string } }> = [];
+        if (current?.state === 'queued') steps.push(sent);
+        if (current && stateRank(current.state) < stateRank('delivered'))
+          steps.push({ to: 'delivered', actor: { by: 'outbox', note: `ACK on ${result.path} (route ${route.id}, #${row.account} seq ${row.seq})` } });
+        const mark = () => {
           store.outbox.recordAttempt(row.id, result.at);
           store.outbox.markDelivered(row.id, result.at, result.path);
-        });
-        const current = this.opts.alarms.get(alarm.id);
-        if (current && stateRank(current.state) < stateRank('delivered')) {
-          this.move(alarm.id, current.state, 'delivered', `ACK on ${result.path} (route ${route.id}, #${row.account} seq ${row.seq})`);
-        }
+        };
+        this.advance(alarm.id, steps, mark);
         log.info({ alarm: alarm.id, route: route.id, path: result.path, seq: row.seq, ms: result.at - row.createdAt }, 'alarm delivered');
         continue;
       }
+      if (this.opts.alarms.get(alarm.id)?.state === 'queued') this.advance(alarm.id, [sent]);
       this.failures.set(row.id, failed + 1);
       store.outbox.recordAttempt(row.id, this.now(), result.reason);
       let delay = Math.min(retry.initialMs * 2 ** failed, retry.maxMs);
@@ -266,12 +271,15 @@ export class OutboxDispatcher {
     });
   }
 
-  private move(alarmId: string, from: AlarmState, to: AlarmState, note: string): void {
+  /** Lifecycle moves (plus `also`, e.g. the outbox marks) in one transaction. */
+  private advance(alarmId: string, steps: ReadonlyArray<{ to: AlarmState; actor: { by: string; note?: string } }>, also?: () => void): void {
     try {
-      this.opts.alarms.transition(alarmId, to, { by: 'outbox', note });
+      this.opts.alarms.advance(alarmId, steps, also);
     } catch (err) {
-      // A person may have moved it meanwhile (acknowledged, reset): the outbox never moves it back.
-      this.opts.log.debug({ alarm: alarmId, from, to, err: errorMessage(err) }, 'lifecycle move skipped');
+      // A person may have moved it meanwhile (acknowledged, reset): the outbox never moves it
+      // back, but the delivery itself must still be recorded.
+      this.opts.log.debug({ alarm: alarmId, err: errorMessage(err) }, 'lifecycle move skipped');
+      if (also) this.opts.store.transaction(also);
     }
   }
 

@@ -51,6 +51,12 @@ export class Dc09Link {
   private closed = false;
   /** When the last accepted answer arrived on the current TCP connection. */
   private lastAnswerAt: number | undefined;
+  /**
+   * Learned: this receiver hangs up right after its answers. Only then does a following frame
+   * wait for the FIN (settle()); a receiver that keeps the connection gets frames back to back
+   * (waiting 20 ms for nothing would cap a burst at ~45 alarms/s).
+   */
+  private peerHangsUp = false;
 
   constructor(private readonly opts: Dc09LinkOptions) {}
 
@@ -109,7 +115,7 @@ export class Dc09Link {
    * follows an answer on the same connection that closely waits a moment for that FIN first.
    */
   private async settle(): Promise<void> {
-    if (this.tcp === undefined || this.lastAnswerAt === undefined) return;
+    if (!this.peerHangsUp || this.tcp === undefined || this.lastAnswerAt === undefined) return;
     const wait = this.lastAnswerAt + TCP_SETTLE_MS - Date.now();
     if (wait <= 0) return;
     const socket = this.tcp;
@@ -212,7 +218,10 @@ export class Dc09Link {
       for (const f of splitter.push(chunk)) this.deliver(f);
     });
     // The peer hung up (or half-closed): never write to this socket again.
-    socket.on('end', () => this.dropTcp(socket, 'closed', 'receiver closed the connection'));
+    socket.on('end', () => {
+      if (this.tcp === socket && this.lastAnswerAt !== undefined && Date.now() - this.lastAnswerAt <= TCP_SETTLE_MS) this.peerHangsUp = true;
+      this.dropTcp(socket, 'closed', 'receiver closed the connection');
+    });
     socket.on('error', (err) =>
       this.dropTcp(socket, connected ? 'closed' : 'error', `${connected ? 'connection' : 'connect'} failed: ${errorMessage(err)}`),
     );
