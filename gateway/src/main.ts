@@ -56,6 +56,27 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('receive')
+    .description('run the police-station receiver: DC-09 (TCP+UDP), HTTP/MQTT intakes and the alarm console')
+    .option('-c, --config <file>', 'receiver config (receiver.yaml)')
+    .option('--demo', 'demo receiver: account 1234, console on 127.0.0.1:8090, data in ./data/receiver')
+    .option('--tcp-port <n>', '--demo: DC-09 TCP port (default: a free port)')
+    .option('--udp-port <n>', '--demo: DC-09 UDP port (default: a free port)')
+    .option('--http-port <n>', '--demo: console/API port (default 8090; 0 = a free port)')
+    .option('--data-dir <dir>', '--demo: data directory (default ./data/receiver)')
+    .option('--account <hex>', '--demo: DC-09 account (default 1234)')
+    .option('--ack-url <url>', '--demo: gateway acknowledgement URL (secret in SHOUWANG_ACK_SECRET)')
+    .option('--mqtt-url <url>', '--demo: MQTT intake broker (credentials in SHOUWANG_MQTT_USERNAME/PASSWORD)')
+    .option('--mqtt-topic <filter>', '--demo: MQTT intake topic (default shouwang/+/uplink/alarm/+)')
+    .action(async (o: { config?: string; demo?: boolean; tcpPort?: string; udpPort?: string; httpPort?: string; dataDir?: string; account?: string; ackUrl?: string; mqttUrl?: string; mqttTopic?: string }) => {
+      const port = (v: string | undefined, name: string) => (v === undefined ? undefined : parseInteger(v, name, 0, 65535));
+      const { runReceive } = await import('./cli/receive.js');
+      const { tcpPort, udpPort, httpPort, ...rest } = o;
+      const ports = { tcpPort: port(tcpPort, '--tcp-port'), udpPort: port(udpPort, '--udp-port'), httpPort: port(httpPort, '--http-port') };
+      await runReceive({ ...rest, ...Object.fromEntries(Object.entries(ports).filter(([, v]) => v !== undefined)) }, io);
+    });
+
+  program
     .command('validate')
     .description('check a config and the device profiles without starting anything')
     .option('-c, --config <file>', 'gateway config; without it only the profiles are checked')

@@ -1,7 +1,7 @@
 /**
  * The operator acknowledgement as it travels from the police receiver back to the gateway
  * (HTTP callback `POST /api/alarm-acks`, signed with auth/hmac.ts, or the MQTT uplink topic
- * `shouwang/<site>/ack`). Parsed with zod at the boundary; the type is z.infer.
+ * `<prefix>/<site>/uplink/ack`). Parsed with zod at the boundary; the type is z.infer.
  */
 import { z } from 'zod';
 
