@@ -9,11 +9,13 @@ import type {
   DeviceFaults,
   DeviceSummary,
   FaultsSnapshot,
+  ModemFaults,
   PassOptions,
   PressOptions,
   SimControl,
   SimEndpoints,
   SimStats,
+  SmsRecord,
   StrangerOptions,
   TamperOptions,
   WriteRecord,
@@ -109,6 +111,12 @@ export class SimControlClient implements SimControl {
   }
   endpoints(): Promise<SimEndpoints> {
     return this.call('GET', '/endpoints');
+  }
+  modemMessages(): Promise<SmsRecord[]> {
+    return this.call('GET', '/modem/messages');
+  }
+  setModemFaults(faults: Partial<ModemFaults>): Promise<ModemFaults> {
+    return this.call('POST', '/modem/faults', faults);
   }
 
   /** Wait until the master has written to a device (e.g. the pole's help_light coil); resolves with the write. */

@@ -14,6 +14,7 @@ import {
   deviceFaultsBody,
   doorBody,
   faultsBody,
+  modemFaultsBody,
   passBody,
   pressBody,
   setPointsBody,
@@ -106,6 +107,8 @@ export async function startControlServer(control: SimControl, port: number, log:
     ['GET', /^\/stats$/, () => control.stats()],
     ['POST', /^\/behaviour$/, (_p, body) => control.setBehaviour(parse(behaviourBody, body, 'behaviour').enabled)],
     ['GET', /^\/endpoints$/, async () => endpoints()],
+    ['GET', /^\/modem\/messages$/, () => control.modemMessages()],
+    ['POST', /^\/modem\/faults$/, (_p, body) => control.setModemFaults(parse(modemFaultsBody, body, 'modem faults'))],
   ];
 
   const server = createServer((req, res) => {

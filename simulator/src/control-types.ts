@@ -6,12 +6,13 @@
 import { z } from 'zod';
 import type { PointValue } from '../../gateway/src/core/types.js';
 import type { DeviceFaults, WriteRecord } from './device-model.js';
+import type { ModemFaults, SmsRecord } from './virtual-modem.js';
 import type { LockBoardStats } from './lock-board.js';
 import type { BusFaults, RtuBusStats } from './rtu-bus.js';
 import type { TcpBusStats } from './tcp-slaves.js';
 import type { Location, Parity } from './village-schema.js';
 
-export type { BusFaults, DeviceFaults, WriteRecord };
+export type { BusFaults, DeviceFaults, ModemFaults, SmsRecord, WriteRecord };
 
 export interface DeviceSummary {
   id: string;
@@ -53,6 +54,8 @@ export interface SimEndpoints {
   /** Buses that could not be started (raw-serial needs a pty), with the reason. */
   unavailable: Array<{ id: string; reason: string }>;
   runDir: string;
+  /** The virtual GSM modem's pty (the gateway's SMS path), when socat is available. */
+  modem?: string;
 }
 
 export interface FaultsSnapshot {
@@ -86,6 +89,17 @@ export const busFaultsBody = z
   .object({ crcRequestRate: z.number().min(0).max(1).optional(), crcReplyRate: z.number().min(0).max(1).optional() })
   .strict();
 export const unplugBody = z.object({ ms: z.number().int().min(0).max(3_600_000) }).strict();
+/** Virtual-modem faults (POST /modem/faults). */
+export const modemFaultsBody = z
+  .object({
+    noNetwork: z.boolean().optional(),
+    silent: z.boolean().optional(),
+    cmsError: z.boolean().optional(),
+    unsolicitedNoise: z.boolean().optional(),
+    refuseNumbers: z.array(z.string()).optional(),
+  })
+  .strict();
+
 export const faultsBody = z
   .object({
     buses: z.record(z.string(), busFaultsBody).optional(),
@@ -124,4 +138,8 @@ export interface SimControl {
   clearFaults(): Promise<void>;
   stats(): Promise<SimStats>;
   setBehaviour(enabled: boolean): Promise<{ enabled: boolean }>;
+  /** Text messages the virtual modem accepted, oldest first. */
+  modemMessages(): Promise<SmsRecord[]>;
+  /** Set virtual-modem faults (no network, silent, +CMS ERROR, refused numbers). */
+  setModemFaults(faults: Partial<ModemFaults>): Promise<ModemFaults>;
 }

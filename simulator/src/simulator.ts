@@ -36,6 +36,7 @@ import { RtuSlaveBus, type BusFaults } from './rtu-bus.js';
 import { TcpLine } from './tcp-line.js';
 import { ModbusTcpBus } from './tcp-slaves.js';
 import { checkVillageProfiles, loadVillageFile, type Village, type VillageBus } from './village-schema.js';
+import { VirtualModem, type ModemFaults, type SmsRecord } from './virtual-modem.js';
 
 export interface StartSimulatorOptions {
   villageFile: string;
@@ -106,6 +107,8 @@ class Simulator implements SimControl {
   private readonly runDir: string;
   private readonly ownsRunDir: boolean;
   private control: ControlServer | undefined;
+  /** The village's GSM modem for the gateway's SMS backup path (needs socat). */
+  private modem: VirtualModem | undefined;
   private readonly startedAt = epochNow();
   private stopped = false;
 
@@ -221,6 +224,7 @@ class Simulator implements SimControl {
     // Keep the village's order (buses started in parallel).
     const order = new Map(this.village.buses.map((b, i) => [b.id, i]));
     buses.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    if (useSocat) this.modem = await VirtualModem.start({ dir: this.runDir, name: 'modem', log: this.log.child({ module: 'modem' }) });
     this.control = await startControlServer(this, this.opts.controlPort ?? 0, this.log.child({ module: 'control' }), () => this.endpoints);
     this.endpoints = {
       buses,
@@ -229,6 +233,7 @@ class Simulator implements SimControl {
       lines: useSocat ? 'pty' : 'rtu-over-tcp',
       unavailable,
       runDir: this.runDir,
+      ...(this.modem ? { modem: this.modem.path } : {}),
     };
     this.life.start();
     this.log.info(
@@ -244,6 +249,7 @@ class Simulator implements SimControl {
     this.scheduler.clear();
     await this.control?.close();
     await Promise.all([...this.buses.values()].map((b) => b.line.stop().catch(() => {})));
+    await this.modem?.stop().catch(() => {});
     if (this.ownsRunDir) rmSync(this.runDir, { recursive: true, force: true });
   }
 
@@ -395,5 +401,20 @@ class Simulator implements SimControl {
   async setBehaviour(enabled: boolean): Promise<{ enabled: boolean }> {
     this.life.enabled = enabled;
     return { enabled };
+  }
+
+  async modemMessages(): Promise<SmsRecord[]> {
+    return this.modemOrThrow().messages();
+  }
+
+  async setModemFaults(faults: Partial<ModemFaults>): Promise<ModemFaults> {
+    const modem = this.modemOrThrow();
+    modem.setFault(faults);
+    return modem.faults();
+  }
+
+  private modemOrThrow(): VirtualModem {
+    if (!this.modem) throw new ShouwangError(ErrorCodes.DEVICE_UNKNOWN, 'this simulator has no virtual modem (it needs socat)');
+    return this.modem;
   }
 }

@@ -15,6 +15,8 @@ export interface Started<T> {
   ready: T;
   /** Every stdout line seen so far (JSON logs included). */
   lines: string[];
+  /** Everything written to stderr so far (banners, first-run passwords). */
+  stderrText(): string;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -82,7 +84,7 @@ export function startTsProcess<T>(
       if (r !== undefined) {
         settled = true;
         clearTimeout(timer);
-        resolve({ child, ready: r, lines, stop });
+        resolve({ child, ready: r, lines, stop, stderrText: () => stderr.join('') });
       }
     });
     child.once('exit', (code, signal) => {
