@@ -25,10 +25,10 @@
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import type { Alarm } from '../../gateway/src/core/types.js';
-import { blockWireBytes, type ReadBlock } from '../../gateway/src/polling/planner.js';
-import { silenceMs, transactionMinMs } from '../../gateway/src/protocol/wire-timing.js';
+import { silenceMs } from '../../gateway/src/protocol/wire-timing.js';
 import type { RtuBusStats } from '../../simulator/src/rtu-bus.js';
 import { startGateway, startVillage, TEST_USERS } from '../helpers/village.js';
+import { wireBound, type Bound } from './wire-bound.js';
 import { epochNow, loadLine, log, percentile, printResult, round, runBench, sleep, type BenchMetric } from './bench-lib.js';
 
 interface Case {
@@ -55,40 +55,6 @@ interface Sample {
   storeMs: number;
   /** Stored -> the MQTT client has it (bus, publisher, Aedes, TCP, mqtt.js). */
   publishMs: number;
-}
-
-interface Bound {
-  sweepMs: number;
-  polesOnlySweepMs: number;
-  alarmBlocks: number;
-  maxOtherMs: number;
-  maxOtherId: string;
-  maxAlarmTxMs: number;
-  boundMs: number;
-}
-
-function wireBound(blocks: readonly ReadBlock[], poles: ReadonlySet<string>, baud: number): Bound {
-  const cost = (b: ReadBlock) => {
-    const { request, reply } = blockWireBytes(b.table, b.count);
-    return transactionMinMs(request, reply, baud);
-  };
-  const alarm = blocks.filter((b) => b.pollClass === 'alarm');
-  const others = blocks.filter((b) => b.pollClass !== 'alarm');
-  const sweepMs = alarm.reduce((s, b) => s + cost(b), 0);
-  // "The smallest alarm read of each pole": poles have a single alarm block each.
-  const polesOnlySweepMs = [...poles].reduce((s, p) => s + Math.min(...alarm.filter((b) => b.device === p).map(cost)), 0);
-  let maxOther = others[0]!;
-  for (const b of others) if (cost(b) > cost(maxOther)) maxOther = b;
-  const maxOtherMs = cost(maxOther);
-  return {
-    sweepMs,
-    polesOnlySweepMs,
-    alarmBlocks: alarm.length,
-    maxOtherMs,
-    maxOtherId: maxOther.id,
-    maxAlarmTxMs: Math.max(...alarm.map(cost)),
-    boundMs: sweepMs + maxOtherMs,
-  };
 }
 
 interface CaseResult {
