@@ -10,10 +10,13 @@ const run = (cmd, opts = {}) => {
 };
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 
-// Debian packages the tests use: socat for real pty pairs, chromium for the console e2e tests.
+// Debian packages the tests use: socat for real pty pairs, chromium for the console e2e tests,
+// InfluxDB 1.6 and VictoriaMetrics as real time-series servers.
 const aptNeeded = [
   ['socat', 'socat'],
   ['chromium', 'chromium'],
+  ['influxd', 'influxdb'],
+  ['victoria-metrics', 'victoria-metrics'],
 ].filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
 if (aptNeeded.length > 0) {
   if (process.getuid?.() === 0) {

@@ -3,6 +3,7 @@
  * logged and does not stop the others or the emitter (zigbee2mqtt's habit).
  * The bus is for speed, never for durability: alarms are stored before they are emitted.
  */
+import type { AccessRecord } from '../access/types.js';
 import type { Alarm, DeviceEvent, DeviceStatus, PathHealth, Point } from './types.js';
 
 export interface BusEvents {
@@ -14,6 +15,8 @@ export interface BusEvents {
   alarm: Alarm;
   /** An alarm path (forwarder) was lost or came back. */
   path: PathHealth;
+  /** A pass at a door, resolved against the rental-housing registry (access/types.ts), after it is stored. */
+  access: AccessRecord;
 }
 
 export type BusListener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void | Promise<void>;
