@@ -91,6 +91,10 @@ describe('receiver outage', () => {
     expect(lost.detectionMs).toBeGreaterThan(0);
     expect(lost.detectionMs).toBeLessThan(2000);
 
+    // Losing the path is itself an event in the store's history, with its detection time.
+    const lostEvent = store.listEvents({ device: 'gateway' }).find((e) => e.event === 'alarm_path_lost');
+    expect(lostEvent?.fields).toMatchObject({ path: 'police', detectionMs: lost.detectionMs });
+
     receiver = await startRx();
     await waitFor(() => (during.every((a) => alarms.get(a.id)?.state === 'delivered') ? true : undefined), 10_000, 'all delivered after the outage');
     expect(health.at(-1)?.up).toBe(true);

@@ -19,6 +19,7 @@ import { createForwarder } from './forwarders/registry.js';
 import type { Forwarder, OperatorAck } from './forwarders/types.js';
 import type { OperatorAckMessage } from './operator-ack.js';
 import { outboxEntriesFor, type RoutedDevice } from './routes.js';
+import { ulidFactory } from './ulid.js';
 
 export interface AlarmForwardingOptions {
   config: ForwardingConfig;
@@ -38,6 +39,7 @@ export class AlarmForwarding {
   private readonly forwarders = new Map<string, Forwarder>();
   private dispatcher: OutboxDispatcher | undefined;
   private readonly log: Logger;
+  private readonly newId = ulidFactory();
 
   constructor(private readonly opts: AlarmForwardingOptions) {
     this.log = opts.log;
@@ -107,9 +109,27 @@ export class AlarmForwarding {
     return this.forwarders.size > 0;
   }
 
+  /** Losing a path is itself an event: logged, kept in the store's event history (device `gateway`), published. */
   private pathHealth(h: PathHealth): void {
     if (h.up) this.log.info({ path: h.path }, 'alarm path up');
     else this.log.error({ path: h.path, reason: h.reason, detectionMs: h.detectionMs }, 'alarm path lost');
+    try {
+      const fields: Record<string, string | number> = { path: h.path, type: h.type };
+      if (h.reason !== undefined) fields.reason = h.reason;
+      if (h.detectionMs !== undefined) fields.detectionMs = h.detectionMs;
+      this.opts.store.appendEvent({
+        id: this.newId(),
+        site: this.opts.site,
+        device: 'gateway',
+        profile: 'gateway',
+        event: h.up ? 'alarm_path_restored' : 'alarm_path_lost',
+        kind: 'device',
+        ts: h.since,
+        fields,
+      });
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), path: h.path }, 'could not record the path event');
+    }
     this.opts.bus.emit('path', h);
     this.dispatcher?.pathHealthChanged(h);
   }
