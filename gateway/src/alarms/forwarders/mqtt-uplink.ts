@@ -24,6 +24,7 @@ import { ErrorCodes, ShouwangError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { operatorAckSchema } from '../operator-ack.js';
 import { alarmJson } from './alarm-json.js';
+import { PathHealthState } from './path-health.js';
 import type { Forwarder, ForwarderContext, ForwarderDefinition, OutboundMessage, PathHealth, SendResult } from './types.js';
 
 /** Same rule as config ids (config/schema.ts). */
@@ -122,8 +123,7 @@ class MqttUplinkForwarder implements Forwarder {
   private readonly topics: UplinkTopics;
   private readonly options: IClientOptions;
   private client: MqttClient | undefined;
-  private state: PathHealth;
-  private lastOkAt: number | undefined;
+  private readonly healthState: PathHealthState;
   /** The last error mqtt.js reported since the last connect: the reason the path is down. */
   private lastError: string | undefined;
   /** Sends waiting for a PUBACK; called when the connection goes away or the path stops. */
@@ -138,7 +138,7 @@ class MqttUplinkForwarder implements Forwarder {
     this.url = displayUrl(config.url);
     this.topics = uplinkTopics(config.topicPrefix, context.site);
     this.log = context.log.child({ forwarder: 'mqtt', path: config.id });
-    this.state = { path: this.path, type: this.type, up: false, since: context.now(), reason: `not connected to ${this.url} yet` };
+    this.healthState = new PathHealthState(this.path, this.type, context, this.log, 'mqtt uplink', { url: this.url }, `not connected to ${this.url} yet`);
     const tls = config.tls;
     this.options = {
       clientId: config.clientId ?? `shouwang-${context.site}`,
@@ -177,7 +177,7 @@ class MqttUplinkForwarder implements Forwarder {
     client.on('packetreceive', (packet) => {
       // A refused CONNACK is an answer, but not a successful exchange.
       if (packet.cmd === 'connack' && (packet.returnCode ?? 0) !== 0) return;
-      this.lastOkAt = this.context.now();
+      this.healthState.lastOkAt = this.context.now();
     });
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', (err) => {
@@ -188,7 +188,7 @@ class MqttUplinkForwarder implements Forwarder {
     client.on('close', () => this.onConnectionLost('connection closed'));
     // `offline` follows `close` when reconnecting starts; it only matters if `close` was missed.
     client.on('offline', () => {
-      if (this.state.up) this.onConnectionLost('offline');
+      if (this.healthState.up) this.onConnectionLost('offline');
     });
     this.log.info({ url: this.url, clientId: this.options.clientId }, 'mqtt uplink starting');
     await new Promise<void>((resolve) => {
@@ -207,7 +207,7 @@ class MqttUplinkForwarder implements Forwarder {
   async send(message: OutboundMessage, signal: AbortSignal): Promise<SendResult> {
     const client = this.client;
     if (!client || this.stopped) return { outcome: 'retry', reason: 'mqtt uplink is not running' };
-    if (!client.connected) return { outcome: 'retry', reason: `not connected to ${this.url}: ${this.state.reason ?? 'connecting'}` };
+    if (!client.connected) return { outcome: 'retry', reason: `not connected to ${this.url}: ${this.healthState.reason ?? 'connecting'}` };
     if (signal.aborted) return { outcome: 'retry', reason: 'cancelled before publishing' };
     const alarmId = message.alarm.id;
     if (!TOPIC_LEVEL.test(alarmId)) return { outcome: 'rejected', reason: `alarm id ${JSON.stringify(alarmId)} cannot be a topic level` };
@@ -252,7 +252,7 @@ class MqttUplinkForwarder implements Forwarder {
   }
 
   health(): PathHealth {
-    return this.lastOkAt === undefined ? { ...this.state } : { ...this.state, lastOkAt: this.lastOkAt };
+    return this.healthState.current();
   }
 
   async stop(): Promise<void> {
@@ -290,8 +290,7 @@ class MqttUplinkForwarder implements Forwarder {
 
   private onConnect(client: MqttClient): void {
     this.lastError = undefined;
-    this.lastOkAt = this.context.now();
-    this.setHealth(true, undefined);
+    this.healthState.ok();
     client.subscribe(this.topics.ack, { qos: 1 }, (err, granted) => {
       const refused = err ?? (granted?.some((g) => g.qos === 128) ? new Error('the broker refused the subscription') : undefined);
       if (refused) this.log.error({ url: this.url, topic: this.topics.ack, err: errorMessage(refused) }, 'mqtt uplink: cannot subscribe to operator acknowledgements');
@@ -307,7 +306,7 @@ class MqttUplinkForwarder implements Forwarder {
     if (this.stopped) return;
     const reason = this.lastError ? `${this.url}: ${this.lastError}` : `${this.url}: ${what}`;
     this.failPending(`connection to ${this.url} lost`);
-    this.setHealth(false, reason);
+    this.healthState.set(false, reason);
   }
 
   private failPending(reason: string): void {
@@ -341,27 +340,6 @@ class MqttUplinkForwarder implements Forwarder {
       this.context.onOperatorAck(parsed.data);
     } catch (err) {
       this.log.error({ topic, err: errorMessage(err) }, 'mqtt uplink: operator acknowledgement handler failed');
-    }
-  }
-
-  private setHealth(up: boolean, reason: string | undefined): void {
-    const prev = this.state;
-    if (prev.up === up && prev.reason === reason) return;
-    const now = this.context.now();
-    const next: PathHealth = { path: this.path, type: this.type, up, since: prev.up === up ? prev.since : now };
-    if (reason !== undefined) next.reason = reason;
-    if (!up) {
-      // Measured once, when the loss is first seen; a later change of reason keeps it.
-      const detectionMs = prev.up ? (this.lastOkAt === undefined ? undefined : now - this.lastOkAt) : prev.detectionMs;
-      if (detectionMs !== undefined) next.detectionMs = detectionMs;
-    }
-    this.state = next;
-    if (up) this.log.info({ url: this.url }, 'mqtt uplink up');
-    else this.log.warn({ reason, detectionMs: next.detectionMs }, 'mqtt uplink down');
-    try {
-      this.context.onHealth(this.health());
-    } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'onHealth listener failed');
     }
   }
 }

@@ -22,6 +22,7 @@ import { signatureHeaders, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../auth
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { alarmJson, heartbeatJson } from './alarm-json.js';
+import { PathHealthState } from './path-health.js';
 import type { Forwarder, ForwarderContext, ForwarderDefinition, OutboundMessage, PathHealth, SendResult } from './types.js';
 
 /** Same rule as config ids (config/schema.ts): the path id appears in logs, health and routes. */
@@ -117,8 +118,7 @@ class WebhookForwarder implements Forwarder {
   readonly path: string;
   private readonly log: Logger;
   private readonly url: string;
-  private state: PathHealth;
-  private lastOkAt: number | undefined;
+  private readonly healthState: PathHealthState;
   /** Exchanges are numbered so that a slow answer cannot overwrite the health a newer one set. */
   private exchanges = 0;
   private lastApplied = 0;
@@ -134,7 +134,7 @@ class WebhookForwarder implements Forwarder {
     this.path = config.id;
     this.url = displayUrl(config.url);
     this.log = context.log.child({ forwarder: 'webhook', path: config.id });
-    this.state = { path: this.path, type: this.type, up: true, since: context.now() };
+    this.healthState = new PathHealthState(this.path, this.type, context, this.log, 'webhook path', { url: this.url });
   }
 
   async start(): Promise<void> {
@@ -164,7 +164,7 @@ class WebhookForwarder implements Forwarder {
   }
 
   health(): PathHealth {
-    return this.lastOkAt === undefined ? { ...this.state } : { ...this.state, lastOkAt: this.lastOkAt };
+    return this.healthState.current();
   }
 
   async stop(): Promise<void> {
@@ -233,41 +233,21 @@ class WebhookForwarder implements Forwarder {
         return;
       case 'timeout':
         this.lastApplied = id;
-        this.setHealth(false, `no answer from ${this.url} within ${this.config.timeoutMs} ms`);
+        this.healthState.set(false, `no answer from ${this.url} within ${this.config.timeoutMs} ms`);
         return;
       case 'network':
         this.lastApplied = id;
-        this.setHealth(false, `cannot reach ${this.url}: ${exchange.reason}`);
+        this.healthState.set(false, `cannot reach ${this.url}: ${exchange.reason}`);
         return;
       case 'answered':
         this.lastApplied = id;
         if (exchange.status >= 500) {
-          this.setHealth(false, `HTTP ${exchange.status} from ${this.url}${exchange.snippet ? `: ${exchange.snippet}` : ''}`);
+          this.healthState.set(false, `HTTP ${exchange.status} from ${this.url}${exchange.snippet ? `: ${exchange.snippet}` : ''}`);
         } else {
-          if (exchange.status >= 200 && exchange.status < 300) this.lastOkAt = this.context.now();
-          this.setHealth(true, undefined);
+          // Any answer means the path is up; only a 2xx counts as a successful exchange.
+          if (exchange.status >= 200 && exchange.status < 300) this.healthState.ok();
+          else this.healthState.set(true, undefined);
         }
-    }
-  }
-
-  private setHealth(up: boolean, reason: string | undefined): void {
-    const prev = this.state;
-    if (prev.up === up && prev.reason === reason) return;
-    const now = this.context.now();
-    const next: PathHealth = { path: this.path, type: this.type, up, since: prev.up === up ? prev.since : now };
-    if (reason !== undefined) next.reason = reason;
-    if (!up) {
-      // Detection time is measured once, at the moment the loss is first seen.
-      const detectionMs = prev.up ? (this.lastOkAt === undefined ? undefined : now - this.lastOkAt) : prev.detectionMs;
-      if (detectionMs !== undefined) next.detectionMs = detectionMs;
-    }
-    this.state = next;
-    if (up) this.log.info({ url: this.url }, 'webhook path up');
-    else this.log.warn({ url: this.url, reason, detectionMs: next.detectionMs }, 'webhook path down');
-    try {
-      this.context.onHealth(this.health());
-    } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'onHealth listener failed');
     }
   }
 }
