@@ -110,6 +110,60 @@ describe('receiver outage', () => {
   }, 60_000);
 });
 
+describe('escalation', () => {
+  it('an alarm no police operator acknowledges in time goes up the chain to the next receiver', async () => {
+    const station: Dc09ReceivedEvent[] = [];
+    const county: Dc09ReceivedEvent[] = [];
+    const rxStation = await startDc09Receiver({ accounts: [{ account: '1234' }], log: silentLogger(), onEvent: (e) => void station.push(e) });
+    const rxCounty = await startDc09Receiver({ accounts: [{ account: '9001' }], log: silentLogger(), onEvent: (e) => void county.push(e) });
+    const dir = mkdtempSync(join(tmpdir(), 'sw-escalate-'));
+    const store = openStore({ dir });
+    const bus = new EventBus();
+    const forwarding = new AlarmForwarding({
+      config: forwardingSchema.parse({
+        paths: [
+          { id: 'station', type: 'dc09', transport: 'tcp', host: '127.0.0.1', port: rxStation.tcpPort, heartbeatMs: 0 },
+          { id: 'county', type: 'dc09', transport: 'udp', host: '127.0.0.1', port: rxCounty.udpPort, heartbeatMs: 0 },
+        ],
+        routes: [
+          { id: 'police', account: '1234', match: { severity: ['emergency'] }, paths: ['station'], escalation: { afterS: 0.5, to: 'county' } },
+          { id: 'county', account: '9001', paths: ['county'] },
+        ],
+      }),
+      site: 'v',
+      store,
+      bus,
+      log: silentLogger(),
+      deviceInfo: () => ({ zone: 8 }),
+      onAcknowledged: () => {},
+    });
+    const alarms = new AlarmService({ store, bus, site: 'v', log: silentLogger(), outbox: forwarding.outboxHook });
+    await forwarding.start(alarms);
+    cleanups.push(async () => {
+      await forwarding.stop();
+      store.close();
+      await rxStation.stop();
+      await rxCounty.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const panic = { profile: 'generic-alarm-pole', rule: 'panic', name: { zh: '紧急求助', en: 'Panic' }, code: { cid: 120, sia: 'PA' }, severity: 'emergency' as const };
+    const ignored = alarms.raise({ ...panic, device: 'pole-1' });
+    const answered = alarms.raise({ ...panic, device: 'pole-2' });
+    await waitFor(() => (station.length === 2 ? true : undefined), 3000, 'both at the station');
+    // The station acknowledges one of them in time; nobody answers the other.
+    forwarding.operatorAck({ alarmId: answered.id, action: 'acknowledged', by: 'duty-officer', at: Date.now() }, 'test');
+    await waitFor(() => (county.length === 1 ? true : undefined), 5000, 'escalated to the county');
+    await sleep(800);
+    expect(county).toHaveLength(1);
+    expect(county[0]).toMatchObject({ account: '9001', seq: 1 });
+    expect(store.outbox.forAlarm(ignored.id).map((r) => [r.route, r.escalation, r.status])).toEqual([
+      ['police', 0, 'delivered'],
+      ['county', 1, 'delivered'],
+    ]);
+    expect(store.outbox.forAlarm(answered.id).map((r) => r.route)).toEqual(['police']);
+  }, 30_000);
+});
+
 describe('backup path', () => {
   it('with the IP path cut, a pole press goes out by SMS through the virtual modem', async () => {
     const village = await startVillage({ village: 'test/fixtures/villages/small.yaml', behaviour: false });
