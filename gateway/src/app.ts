@@ -24,6 +24,7 @@ import { DeviceIntake } from './sinks/mqtt/device-intake.js';
 import { MqttPublisher } from './sinks/mqtt/publisher.js';
 import { openStore, type Store } from './store/store.js';
 import { Topics } from './sinks/mqtt/topics.js';
+import { InfluxSink } from './sinks/influx/influx-sink.js';
 import { startGatewayApi } from './web/gateway-api.js';
 import type { WebServer } from './web/server.js';
 import { createModbusTransport, createRawFrameTransport } from './transport/index.js';
@@ -80,6 +81,7 @@ export class Gateway {
   private publisher: MqttPublisher | undefined;
   private intake: DeviceIntake | undefined;
   private forwardingRef: AlarmForwarding | undefined;
+  private influxRef: InfluxSink | undefined;
   private api: WebServer | undefined;
   private buses: BusRuntime[] = [];
   private readonly busOfDevice = new Map<string, BusRuntime>();
@@ -112,10 +114,27 @@ export class Gateway {
   get forwarding(): AlarmForwarding {
     return must(this.forwardingRef, 'alarm forwarding');
   }
+  get influx(): InfluxSink {
+    return must(this.influxRef, 'influx sink');
+  }
 
   async start(): Promise<void> {
     const { config, log } = this;
     this.storeRef = openStore({ dir: config.storage.dir, log: log.child({ module: 'store' }) });
+    // Telemetry sink first, so it hears every point, event, alarm and status change from the start.
+    const byId = new Map(this.devices.map((d) => [d.config.id, d]));
+    this.influxRef = new InfluxSink({
+      config: config.influx,
+      store: this.store,
+      site: config.site.id,
+      deviceInfo: (id) => {
+        const d = byId.get(id);
+        return d ? { profile: d.config.profile, kind: d.profile.kind, location: d.config.location } : undefined;
+      },
+      log: log.child({ module: 'influx' }),
+    });
+    this.influxRef.attach(this.bus);
+    this.influxRef.start();
     const zoneOf = new Map(config.devices.map((d, i) => [d.id, { zone: d.zone ?? i + 1, ...(d.camera ? { camera: d.camera } : {}) }]));
     this.forwardingRef = new AlarmForwarding({
       config: config.forwarding,
@@ -217,6 +236,8 @@ export class Gateway {
     await this.forwardingRef?.stop();
     await this.publisher?.stop();
     await this.broker?.stop();
+    // Flush what it can, spool the rest, before the store closes.
+    await this.influxRef?.stop();
     this.storeRef?.close();
   }
 

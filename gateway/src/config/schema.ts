@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { forwardingSchema } from '../alarms/forwarding-config.js';
+import { influxSchema } from '../sinks/influx/config.js';
 import { durationSchema, pollClassSchema } from '../profiles/schema.js';
 
 const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'ids use letters, digits, - and _');
@@ -170,6 +171,8 @@ export const gatewayConfigSchema = z
     mqtt: mqttSchema.default(mqttSchema.parse({})),
     /** Alarm forwarding to receivers: paths, routes, retry (alarms/forwarding-config.ts). */
     forwarding: forwardingSchema.default(forwardingSchema.parse({})),
+    /** Telemetry to InfluxDB with a disk spool (sinks/influx/config.ts); off by default. */
+    influx: influxSchema.prefault({}),
     /** The gateway's HTTP API (acknowledgement callback, health). */
     http: z
       .object({

@@ -162,6 +162,25 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'telemetry spool: line-protocol batches kept while the time-series database is unreachable',
+    sql: `
+      -- One row per (batch, class); replayed in (seq, id) order; telemetry rows may be dropped
+      -- (oldest first) to stay within influx.spool.maxBytes, alarm and access rows never.
+      CREATE TABLE spool (
+        id        INTEGER PRIMARY KEY,
+        seq       INTEGER NOT NULL,
+        class     TEXT    NOT NULL CHECK (class IN ('telemetry','access','alarm')),
+        queued_at INTEGER NOT NULL,
+        points    INTEGER NOT NULL,
+        bytes     INTEGER NOT NULL,
+        body      TEXT    NOT NULL
+      );
+      CREATE INDEX spool_order ON spool(seq, id);
+      CREATE INDEX spool_telemetry ON spool(seq, id) WHERE class = 'telemetry';
+    `,
+  },
 ];
 
 /** Current schema version (0 for a new file). */

@@ -23,6 +23,7 @@ import { ErrorCodes, ShouwangError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { migrate, schemaVersion as readSchemaVersion } from './migrations.js';
 import { OutboxTable } from './outbox.js';
+import { SpoolTable } from './spool.js';
 import { openSqlite, storeError, type SqliteDatabase } from './sqlite.js';
 
 export const STORE_FILE_NAME = 'shouwang.db';
@@ -286,6 +287,8 @@ export class Store {
   private closed = false;
   /** The alarm outbox (store/outbox.ts), in the same file so an alarm and its queue rows commit together. */
   readonly outbox: OutboxTable;
+  /** The telemetry spool (store/spool.ts): InfluxDB batches kept while the database is unreachable. */
+  readonly spool: SpoolTable;
 
   constructor(options: StoreOptions) {
     const memory = 'memory' in options;
@@ -320,6 +323,7 @@ export class Store {
           VALUES (?, ?, ?, ?, ?)`),
       };
       this.outbox = new OutboxTable(this.db, (action, fn) => this.run(action, fn));
+      this.spool = new SpoolTable(this.db, (action, fn) => this.run(action, fn));
     } catch (err) {
       this.db.close();
       throw storeError(this.file, 'prepare the database schema', err);
