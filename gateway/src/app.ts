@@ -9,6 +9,8 @@ import type { BusConfig, GatewayConfig, PollingConfig } from './config/schema.js
 import { pollingSchema } from './config/schema.js';
 import { EventBus } from './core/event-bus.js';
 import { LastValueState } from './core/state.js';
+import { AccessModule } from './access/access-module.js';
+import { registerAccessRoutes } from './access/access-routes.js';
 import { AlarmForwarding } from './alarms/alarm-forwarding.js';
 import { AlarmService } from './alarms/alarm-service.js';
 import type { OperatorAckMessage } from './alarms/operator-ack.js';
@@ -25,6 +27,7 @@ import { MqttPublisher } from './sinks/mqtt/publisher.js';
 import { openStore, type Store } from './store/store.js';
 import { Topics } from './sinks/mqtt/topics.js';
 import { InfluxSink } from './sinks/influx/influx-sink.js';
+import { WebAuth } from './web/auth.js';
 import { startGatewayApi } from './web/gateway-api.js';
 import type { WebServer } from './web/server.js';
 import { createModbusTransport, createRawFrameTransport } from './transport/index.js';
@@ -82,6 +85,7 @@ export class Gateway {
   private intake: DeviceIntake | undefined;
   private forwardingRef: AlarmForwarding | undefined;
   private influxRef: InfluxSink | undefined;
+  private accessRef: AccessModule | undefined;
   private api: WebServer | undefined;
   private buses: BusRuntime[] = [];
   private readonly busOfDevice = new Map<string, BusRuntime>();
@@ -116,6 +120,9 @@ export class Gateway {
   }
   get influx(): InfluxSink {
     return must(this.influxRef, 'influx sink');
+  }
+  get access(): AccessModule {
+    return must(this.accessRef, 'access module');
   }
 
   async start(): Promise<void> {
@@ -152,16 +159,6 @@ export class Gateway {
       log: log.child({ module: 'alarms' }),
       outbox: this.forwarding.outboxHook,
     });
-    const runtime = new DeviceRuntime({
-      site: config.site.id,
-      devices: this.devices,
-      state: this.state,
-      bus: this.bus,
-      alarms: this.alarms,
-      store: this.store,
-      log: log.child({ module: 'runtime' }),
-    });
-    this.runtimeRef = runtime;
     this.commandsRef = new CommandService({
       profileOf: (id) => this.devices.find((d) => d.config.id === id)?.profile,
       writer: {
@@ -174,6 +171,29 @@ export class Gateway {
       alarms: this.alarms,
       log: log.child({ module: 'commands' }),
     });
+    // Rental housing: registry, access log (passes resolved to tenant and room), door commands.
+    this.accessRef = new AccessModule({
+      store: this.store,
+      config: config.access,
+      dataDir: config.storage.dir,
+      log: log.child({ module: 'access' }),
+      commands: this.commands,
+      profileOf: (id) => this.devices.find((d) => d.config.id === id)?.profile,
+    });
+    const access = this.accessRef;
+    access.start(this.bus);
+    const runtime = new DeviceRuntime({
+      site: config.site.id,
+      devices: this.devices,
+      state: this.state,
+      bus: this.bus,
+      alarms: this.alarms,
+      store: this.store,
+      log: log.child({ module: 'runtime' }),
+      // Card numbers become salted hashes before any event is stored, published or heard.
+      redactEvent: (e) => access.redactEvent(e),
+    });
+    this.runtimeRef = runtime;
 
     const mqttDevices = new Map(this.devices.filter((d) => d.config.bus === undefined).map((d) => [d.config.id, d]));
     this.intake = new DeviceIntake({
@@ -207,7 +227,15 @@ export class Gateway {
     this.bus.on('path', (h) => broker.publish(topics.gatewayPath(h.path), JSON.stringify(h), { qos: 1, retain: true }));
     await this.forwarding.start(this.alarms);
     if (config.http.enabled) {
+      // One auth module for every web face (ARCHITECTURE.md): users, roles, sessions, in the store.
+      const auth = new WebAuth({ db: this.store.database, log: log.child({ module: 'web-auth' }), firstAdminDir: config.storage.dir });
+      const admin = auth.ensureFirstAdmin();
+      if (admin.created) log.warn({ user: admin.username, passwordFile: admin.passwordFile }, 'gateway API: first admin created; its password is in passwordFile');
       this.api = await startGatewayApi({
+        routes: async (app) => {
+          await auth.register(app);
+          await registerAccessRoutes(app, access.routeDeps(auth));
+        },
         host: config.http.host,
         port: config.http.port,
         log: log.child({ module: 'api' }),
@@ -236,6 +264,7 @@ export class Gateway {
     await this.forwardingRef?.stop();
     await this.publisher?.stop();
     await this.broker?.stop();
+    this.accessRef?.stop();
     // Flush what it can, spool the rest, before the store closes.
     await this.influxRef?.stop();
     this.storeRef?.close();

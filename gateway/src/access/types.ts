@@ -59,6 +59,8 @@ export interface TenantView {
   phone?: string;
   note?: string;
   createdAt: number;
+  /** Set when the tenant's personal data was erased on request (the pseudonymous id stays). Added by the registry helper. */
+  erasedAt?: number;
 }
 
 export const credentialStates = ['active', 'lost', 'returned', 'cancelled'] as const;

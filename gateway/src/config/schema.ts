@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { forwardingSchema } from '../alarms/forwarding-config.js';
 import { influxSchema } from '../sinks/influx/config.js';
+import { accessSchema } from '../access/config.js';
 import { durationSchema, pollClassSchema } from '../profiles/schema.js';
 
 const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'ids use letters, digits, - and _');
@@ -171,6 +172,8 @@ export const gatewayConfigSchema = z
     mqtt: mqttSchema.default(mqttSchema.parse({})),
     /** Alarm forwarding to receivers: paths, routes, retry (alarms/forwarding-config.ts). */
     forwarding: forwardingSchema.default(forwardingSchema.parse({})),
+    /** Rental-housing registry and access log (access/config.ts). */
+    access: accessSchema.default(accessSchema.parse({})),
     /** Telemetry to InfluxDB with a disk spool (sinks/influx/config.ts); off by default. */
     influx: influxSchema.prefault({}),
     /** The gateway's HTTP API (acknowledgement callback, health). */

@@ -38,6 +38,8 @@ export interface DeviceRuntimeOptions {
   clock?: () => number;
   /** How often rule holds/debounce and staleness are checked, ms. */
   tickMs?: number;
+  /** Applied to every device event before it is stored or emitted (privacy: card numbers become hashes). */
+  redactEvent?: (event: DeviceEvent) => DeviceEvent;
 }
 
 interface Entry {
@@ -136,7 +138,7 @@ export class DeviceRuntime {
           continue;
         }
         if (firing.phase !== 'start') continue;
-        const event: DeviceEvent = {
+        const raw: DeviceEvent = {
           id: this.newId(),
           site: this.opts.site,
           device: config.id,
@@ -147,6 +149,7 @@ export class DeviceRuntime {
           fields: firing.fields,
           location: config.location,
         };
+        const event = this.opts.redactEvent ? this.opts.redactEvent(raw) : raw;
         this.opts.store.appendEvent(event);
         this.opts.bus.emit('event', event);
       } catch (err) {

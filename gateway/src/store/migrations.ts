@@ -181,6 +181,127 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX spool_telemetry ON spool(seq, id) WHERE class = 'telemetry';
     `,
   },
+  {
+    version: 5,
+    name: 'rental housing: buildings, rooms, tenants (encrypted), credentials with state history, access log',
+    // access/registry-table.ts and access/access-log-table.ts own these tables; docs/access.md describes them.
+    sql: `
+      CREATE TABLE buildings (
+        id         TEXT    PRIMARY KEY,
+        site       TEXT    NOT NULL,
+        name       TEXT    NOT NULL,
+        address    TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE rooms (
+        id            TEXT    PRIMARY KEY,
+        building      TEXT    NOT NULL REFERENCES buildings(id),
+        number        TEXT    NOT NULL,
+        floor         TEXT,
+        linkage_group TEXT,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        UNIQUE (building, number)
+      );
+      CREATE INDEX rooms_linkage ON rooms(linkage_group) WHERE linkage_group IS NOT NULL;
+
+      -- The lock(s) on a room's door(s): a door device belongs to at most one room.
+      CREATE TABLE room_doors (
+        room TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        door TEXT NOT NULL UNIQUE,
+        PRIMARY KEY (room, door)
+      );
+
+      -- Pseudonymous tenants. Personal fields are AES-256-GCM ciphertexts (access/pii-crypto.ts);
+      -- id_number_hash is a keyed hash for lookups by ID number. There is deliberately no column
+      -- for biometrics, templates, photos or PINs: those stay in the lock.
+      CREATE TABLE tenants (
+        id             TEXT    PRIMARY KEY,
+        name_enc       TEXT,
+        id_number_enc  TEXT,
+        id_number_hash TEXT    UNIQUE,
+        phone_enc      TEXT,
+        note           TEXT,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        -- Personal data erased on request; the pseudonymous id stays for the access log.
+        erased_at      INTEGER
+      );
+
+      -- A lock user slot on a door, or a card (salted hash only), bound to tenant + room for a lease.
+      CREATE TABLE credentials (
+        id         TEXT    PRIMARY KEY,
+        tenant     TEXT    NOT NULL REFERENCES tenants(id),
+        room       TEXT    NOT NULL REFERENCES rooms(id),
+        kind       TEXT    NOT NULL CHECK (kind IN ('lock_slot','card')),
+        door       TEXT,
+        slot       INTEGER,
+        card_hash  TEXT,
+        duress     INTEGER NOT NULL DEFAULT 0 CHECK (duress IN (0,1)),
+        valid_from INTEGER NOT NULL,
+        valid_to   INTEGER NOT NULL,
+        state      TEXT    NOT NULL CHECK (state IN ('active','lost','returned','cancelled')),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        CHECK (valid_to > valid_from),
+        CHECK ((kind = 'lock_slot' AND door IS NOT NULL AND slot IS NOT NULL AND card_hash IS NULL)
+            OR (kind = 'card' AND card_hash IS NOT NULL AND door IS NULL AND slot IS NULL))
+      );
+      CREATE INDEX credentials_slot ON credentials(door, slot) WHERE kind = 'lock_slot';
+      CREATE INDEX credentials_card ON credentials(card_hash) WHERE kind = 'card';
+      CREATE INDEX credentials_tenant ON credentials(tenant);
+      CREATE INDEX credentials_room ON credentials(room);
+
+      -- Every state change of a credential (created, lost, returned, cancelled, re-activated). Append-only.
+      CREATE TABLE credential_history (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        credential TEXT    NOT NULL REFERENCES credentials(id),
+        from_state TEXT    CHECK (from_state IS NULL OR from_state IN ('active','lost','returned','cancelled')),
+        to_state   TEXT    NOT NULL CHECK (to_state IN ('active','lost','returned','cancelled')),
+        at         INTEGER NOT NULL,
+        by         TEXT    NOT NULL,
+        note       TEXT
+      );
+      CREATE INDEX credential_history_credential ON credential_history(credential, seq);
+      CREATE TRIGGER credential_history_append_only BEFORE UPDATE ON credential_history
+        BEGIN SELECT RAISE(ABORT, 'credential_history is append-only'); END;
+
+      -- Every pass at a door, resolved against the registry. Append-only; DELETE only by retention.
+      CREATE TABLE access_log (
+        seq        INTEGER PRIMARY KEY,
+        id         TEXT    NOT NULL UNIQUE,
+        site       TEXT    NOT NULL,
+        door       TEXT    NOT NULL,
+        ts         INTEGER NOT NULL,
+        method     TEXT    NOT NULL,
+        slot       INTEGER,
+        card_hash  TEXT,
+        result     TEXT    NOT NULL CHECK (result IN ('granted','denied')),
+        resolution TEXT    NOT NULL CHECK (resolution IN ('registered','expired','lost','returned','cancelled','unregistered','no_credential')),
+        credential TEXT,
+        tenant     TEXT,
+        room       TEXT,
+        building   TEXT,
+        duress     INTEGER NOT NULL DEFAULT 0 CHECK (duress IN (0,1))
+      );
+      CREATE INDEX access_log_ts ON access_log(ts);
+      CREATE INDEX access_log_room_ts ON access_log(room, ts) WHERE room IS NOT NULL;
+      CREATE INDEX access_log_tenant_ts ON access_log(tenant, ts) WHERE tenant IS NOT NULL;
+      CREATE INDEX access_log_building_ts ON access_log(building, ts) WHERE building IS NOT NULL;
+      CREATE INDEX access_log_method_ts ON access_log(method, ts);
+      CREATE INDEX access_log_door_ts ON access_log(door, ts);
+      CREATE TRIGGER access_log_append_only BEFORE UPDATE ON access_log
+        BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END;
+
+      -- Facts about the registry itself (e.g. the id of the key its personal fields are encrypted with).
+      CREATE TABLE access_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Current schema version (0 for a new file). */

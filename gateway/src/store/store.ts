@@ -23,6 +23,8 @@ import { ErrorCodes, ShouwangError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { migrate, schemaVersion as readSchemaVersion } from './migrations.js';
 import { OutboxTable } from './outbox.js';
+import { AccessLogTable } from '../access/access-log-table.js';
+import { RegistryTable } from '../access/registry-table.js';
 import { SpoolTable } from './spool.js';
 import { openSqlite, storeError, type SqliteDatabase } from './sqlite.js';
 
@@ -287,6 +289,10 @@ export class Store {
   private closed = false;
   /** The alarm outbox (store/outbox.ts), in the same file so an alarm and its queue rows commit together. */
   readonly outbox: OutboxTable;
+  /** The rental-housing registry tables (access/registry-table.ts, migration 5). */
+  readonly registry: RegistryTable;
+  /** The resolved access log (access/access-log-table.ts, migration 5). */
+  readonly accessLog: AccessLogTable;
   /** The telemetry spool (store/spool.ts): InfluxDB batches kept while the database is unreachable. */
   readonly spool: SpoolTable;
 
@@ -323,6 +329,8 @@ export class Store {
           VALUES (?, ?, ?, ?, ?)`),
       };
       this.outbox = new OutboxTable(this.db, (action, fn) => this.run(action, fn));
+      this.registry = new RegistryTable(this.db, (action, fn) => this.run(action, fn));
+      this.accessLog = new AccessLogTable(this.db, (action, fn) => this.run(action, fn));
       this.spool = new SpoolTable(this.db, (action, fn) => this.run(action, fn));
     } catch (err) {
       this.db.close();

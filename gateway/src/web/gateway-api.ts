@@ -23,11 +23,14 @@ export interface GatewayApiOptions {
   /** Secret the receivers sign acknowledgements with; without it the callback answers 503. */
   ackSecret: string | undefined;
   now?: () => number;
+  /** More routes (login, the rental-housing API...), registered before the server listens. */
+  routes?: (app: FastifyInstance) => Promise<void>;
 }
 
 export async function startGatewayApi(opts: GatewayApiOptions): Promise<WebServer> {
   const server = createWebServer({ host: opts.host, port: opts.port, log: opts.log });
   await server.app.register(async (scope) => ackRoutes(scope, opts));
+  if (opts.routes) await opts.routes(server.app);
   server.app.get('/api/health', async () => ({ site: opts.site, alarmPath: opts.forwarding.stats() }));
   await server.listen();
   return server;
