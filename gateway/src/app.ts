@@ -9,6 +9,7 @@ import type { BusConfig, GatewayConfig, PollingConfig } from './config/schema.js
 import { pollingSchema } from './config/schema.js';
 import { EventBus } from './core/event-bus.js';
 import { LastValueState } from './core/state.js';
+import { join } from 'node:path';
 import { AccessModule } from './access/access-module.js';
 import { registerAccessRoutes } from './access/access-routes.js';
 import { AlarmForwarding } from './alarms/alarm-forwarding.js';
@@ -17,6 +18,7 @@ import type { OperatorAckMessage } from './alarms/operator-ack.js';
 import type { Alarm } from './core/types.js';
 import { CommandService, type CommandRole } from './commands/command-service.js';
 import { ErrorCodes, ShouwangError, errorMessage } from './errors.js';
+import { HealthService, countBrokerMessages, type MqttMessageCounter } from './health/index.js';
 import type { Logger } from './log.js';
 import { BusScheduler, RawSerialPoller, wireModelForBus, type BusPollStats, type PolledDevice } from './polling/index.js';
 import type { ProfileRegistry } from './profiles/registry.js';
@@ -86,6 +88,8 @@ export class Gateway {
   private forwardingRef: AlarmForwarding | undefined;
   private influxRef: InfluxSink | undefined;
   private accessRef: AccessModule | undefined;
+  private healthRef: HealthService | undefined;
+  private mqttMessages: MqttMessageCounter | undefined;
   private api: WebServer | undefined;
   private buses: BusRuntime[] = [];
   private readonly busOfDevice = new Map<string, BusRuntime>();
@@ -226,6 +230,8 @@ export class Gateway {
     const broker = this.broker;
     this.bus.on('path', (h) => broker.publish(topics.gatewayPath(h.path), JSON.stringify(h), { qos: 1, retain: true }));
     await this.forwarding.start(this.alarms);
+    this.healthRef = this.buildHealth(broker);
+    this.healthRef.start();
     if (config.http.enabled) {
       // One auth module for every web face (ARCHITECTURE.md): users, roles, sessions, in the store.
       const auth = new WebAuth({ db: this.store.database, log: log.child({ module: 'web-auth' }), firstAdminDir: config.storage.dir });
@@ -242,6 +248,7 @@ export class Gateway {
         site: config.site.id,
         forwarding: this.forwarding,
         ackSecret: config.forwarding.ackSecret,
+        health: this.healthRef,
       });
     }
 
@@ -261,6 +268,8 @@ export class Gateway {
     await Promise.all(this.buses.map((b) => b.poller.stop()));
     await Promise.all(this.buses.map((b) => b.transport.close()));
     await this.api?.close();
+    this.healthRef?.stop();
+    this.mqttMessages?.detach();
     await this.forwardingRef?.stop();
     await this.publisher?.stop();
     await this.broker?.stop();
@@ -326,6 +335,43 @@ export class Gateway {
     const b = this.busOfDevice.get(device);
     if (b?.kind !== 'raw') throw new ShouwangError(ErrorCodes.DEVICE_UNKNOWN, `device "${device}" is not on a raw-serial bus`);
     return b;
+  }
+
+  /** Online rates, poll and bus health, outbox/spool depth: /metrics, /api/health, MQTT, InfluxDB (health/). */
+  private buildHealth(broker: MqttBroker): HealthService {
+    const { config, log } = this;
+    const mqttMessages = countBrokerMessages(broker.aedes);
+    this.mqttMessages = mqttMessages;
+    const influx = this.influx;
+    return new HealthService({
+      site: config.site.id,
+      devices: this.devices.map((d) => ({
+        id: d.config.id,
+        profile: d.profile.id,
+        kind: d.profile.kind,
+        location: d.config.location,
+        ...(d.config.bus === undefined ? {} : { bus: d.config.bus }),
+      })),
+      buses: config.buses,
+      bus: this.bus,
+      store: this.store,
+      busStats: () => this.stats().buses,
+      forwardingStats: () => this.forwarding.stats(),
+      brokerStats: () => ({ ...broker.stats(), ...mqttMessages.counts() }),
+      publish: (topic, payload) => broker.publish(topic, payload, { qos: 1, retain: true }),
+      ...(config.influx.enabled
+        ? {
+            writePoints: (points) => influx.writePoints(points),
+            influxStats: () => {
+              const s = influx.stats();
+              return s.enabled ? { spoolDepth: s.spool.points, lagMs: s.lagMs, written: s.written, dropped: s.dropped.total } : { spoolDepth: 0, lagMs: 0, written: 0, dropped: 0 };
+            },
+          }
+        : {}),
+      stateFile: join(config.storage.dir, 'health-observed.json'),
+      topicPrefix: config.mqtt.topicPrefix,
+      log: log.child({ module: 'health' }),
+    });
   }
 
   /**

@@ -8,6 +8,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AlarmForwarding } from '../alarms/alarm-forwarding.js';
+import { registerHealthRoutes } from '../health/health-routes.js';
+import type { HealthService } from '../health/health-service.js';
 import { OPERATOR_ACK_PATH, operatorAckSchema } from '../alarms/operator-ack.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from '../auth/hmac.js';
 import type { Logger } from '../log.js';
@@ -22,6 +24,8 @@ export interface GatewayApiOptions {
   forwarding: AlarmForwarding;
   /** Secret the receivers sign acknowledgements with; without it the callback answers 503. */
   ackSecret: string | undefined;
+  /** Serves GET /metrics, /api/health (with `alarmPath`) and /api/health/devices; without it /api/health is `{ site, alarmPath }`. */
+  health?: HealthService;
   now?: () => number;
   /** More routes (login, the rental-housing API...), registered before the server listens. */
   routes?: (app: FastifyInstance) => Promise<void>;
@@ -31,7 +35,8 @@ export async function startGatewayApi(opts: GatewayApiOptions): Promise<WebServe
   const server = createWebServer({ host: opts.host, port: opts.port, log: opts.log });
   await server.app.register(async (scope) => ackRoutes(scope, opts));
   if (opts.routes) await opts.routes(server.app);
-  server.app.get('/api/health', async () => ({ site: opts.site, alarmPath: opts.forwarding.stats() }));
+  if (opts.health) registerHealthRoutes(server.app, opts.health);
+  else server.app.get('/api/health', async () => ({ site: opts.site, alarmPath: opts.forwarding.stats() }));
   await server.listen();
   return server;
 }

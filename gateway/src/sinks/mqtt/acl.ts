@@ -109,7 +109,16 @@ export class Acl {
       case 'app':
       case 'nodered':
       case 'upstream':
-        own.push(perDevice('state'), perDevice('availability'), perDevice('event'), alarms, { filter: this.topics.gatewayStatus() });
+        // The gateway's own health and alarm-path supervision are for the people watching it too.
+        own.push(
+          perDevice('state'),
+          perDevice('availability'),
+          perDevice('event'),
+          alarms,
+          { filter: this.topics.gatewayStatus() },
+          { filter: this.topics.gatewayHealth() },
+          { filter: `${base}/gateway/path/+` },
+        );
         break;
       case 'anonymous':
         own.push(perDevice('state'), perDevice('availability'), perDevice('event'), { filter: this.topics.gatewayStatus() });

@@ -8,6 +8,7 @@
  *   <prefix>/<site>/<device>/up              uplink of an MQTT-native device
  *   <prefix>/<site>/alarm/<alarmId>          alarm lifecycle (QoS 1, retained while active)
  *   <prefix>/<site>/gateway/status           retained `online` | `offline`
+ *   <prefix>/<site>/gateway/health           retained JSON health summary (health/health-service.ts)
  *   <prefix>/<site>/gateway/set/<command>    gateway commands (reset_alarm, acknowledge_alarm)
  *
  * `alarm` and `gateway` sit where a device id would, so they are reserved device ids.
@@ -75,6 +76,10 @@ export class Topics {
   /** Retained supervision state of one alarm path (forwarder): `{ up, since, reason?, detectionMs? }`. */
   gatewayPath(pathId: string): string {
     return `${this.base}/gateway/path/${level('path id', pathId)}`;
+  }
+  /** Retained JSON health summary of the gateway (online rates, buses, outbox, spool, broker), refreshed every few seconds. */
+  gatewayHealth(): string {
+    return `${this.base}/gateway/health`;
   }
 
   /** Classify a concrete topic of this gateway, or undefined when it is not one of ours. */
