@@ -12,6 +12,8 @@ import { LastValueState } from './core/state.js';
 import { join } from 'node:path';
 import { AccessModule } from './access/access-module.js';
 import { registerAccessRoutes } from './access/access-routes.js';
+import { AccessServices } from './access/access-services.js';
+import { registerReportRoutes } from './access/reports/report-routes.js';
 import { AlarmForwarding } from './alarms/alarm-forwarding.js';
 import { AlarmService } from './alarms/alarm-service.js';
 import type { OperatorAckMessage } from './alarms/operator-ack.js';
@@ -88,6 +90,7 @@ export class Gateway {
   private forwardingRef: AlarmForwarding | undefined;
   private influxRef: InfluxSink | undefined;
   private accessRef: AccessModule | undefined;
+  private accessServices: AccessServices | undefined;
   private healthRef: HealthService | undefined;
   private mqttMessages: MqttMessageCounter | undefined;
   private api: WebServer | undefined;
@@ -230,6 +233,25 @@ export class Gateway {
     const broker = this.broker;
     this.bus.on('path', (h) => broker.publish(topics.gatewayPath(h.path), JSON.stringify(h), { qos: 1, retain: true }));
     await this.forwarding.start(this.alarms);
+    // Access rules, 十户联防 linkage and reports: after the broker, before the buses produce passes.
+    this.accessServices = new AccessServices({
+      config: config.access,
+      site: config.site.id,
+      timeZone: config.site.timezone,
+      storageDir: config.storage.dir,
+      topicPrefix: config.mqtt.topicPrefix,
+      devices: this.devices,
+      access,
+      store: this.store,
+      bus: this.bus,
+      alarms: this.alarms,
+      commands: this.commands,
+      mqtt: broker,
+      profileOf: (id) => this.devices.find((d) => d.config.id === id)?.profile,
+      log: log.child({ module: 'access' }),
+    });
+    this.accessServices.start();
+    const accessServices = this.accessServices;
     this.healthRef = this.buildHealth(broker);
     this.healthRef.start();
     if (config.http.enabled) {
@@ -241,6 +263,7 @@ export class Gateway {
         routes: async (app) => {
           await auth.register(app);
           await registerAccessRoutes(app, access.routeDeps(auth));
+          await registerReportRoutes(app, { auth, reports: accessServices.reports, registry: access.registry, timeZone: config.site.timezone });
         },
         host: config.http.host,
         port: config.http.port,
@@ -273,6 +296,7 @@ export class Gateway {
     await this.forwardingRef?.stop();
     await this.publisher?.stop();
     await this.broker?.stop();
+    await this.accessServices?.stop();
     this.accessRef?.stop();
     // Flush what it can, spool the rest, before the store closes.
     await this.influxRef?.stop();

@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { AccessModule } from '../../gateway/src/access/access-module.js';
 import { registerAccessRoutes } from '../../gateway/src/access/access-routes.js';
+import { AccessReports, openReportDatabase } from '../../gateway/src/access/reports/index.js';
+import { registerReportRoutes } from '../../gateway/src/access/reports/report-routes.js';
 import { EventBus } from '../../gateway/src/core/event-bus.js';
 import { ProfileRegistry } from '../../gateway/src/profiles/registry.js';
 import { openStore, type Store } from '../../gateway/src/store/store.js';
@@ -38,6 +40,7 @@ let store: Store;
 let server: WebServer;
 let access: AccessModule;
 let bus: EventBus;
+let reportsDb: ReturnType<typeof openReportDatabase>;
 const logLines: string[] = [];
 const routes: RouteSeen[] = [];
 /** Every answer the clients received, except the ones that were explicitly unmasked. */
@@ -68,6 +71,8 @@ beforeAll(async () => {
   const auth = new WebAuth({ db: store.database, log, hashParams: { N: 1024, r: 8, p: 1 } });
   await auth.register(server.app);
   await registerAccessRoutes(server.app, access.routeDeps(auth));
+  reportsDb = openReportDatabase(dir);
+  await registerReportRoutes(server.app, { auth, reports: new AccessReports(reportsDb), registry: access.registry, timeZone: 'Asia/Shanghai' });
   const url = await server.listen();
   const users = { admin: 'admin', manager: 'manager', tech: 'technician', police: 'police' } as const;
   for (const [name, role] of Object.entries(users)) {
@@ -89,6 +94,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  reportsDb?.close();
   access?.stop();
   await server?.close();
   store?.close();
@@ -317,6 +323,23 @@ describe('OpenAPI document', () => {
     const registered = new Set(routes.map((r) => `${r.method.toLowerCase()} ${toOpenApi(r.url)}`));
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).filter((m) => m !== 'parameters').map((m) => `${m} ${p}`));
     expect(documented.filter((d) => !registered.has(d))).toEqual(['get /api/health', 'post /api/alarm-acks']);
+  });
+});
+
+describe('reports over the API', () => {
+  it('answers JSON and CSV to police and managers, refuses technicians, names bad query fields', async () => {
+    const json = await clients.police!.req('GET', '/api/reports/occupancy');
+    expect(json.status).toBe(200);
+    expect(json.json).toMatchObject({ buildings: expect.any(Array) });
+    const csv = await clients.manager!.req('GET', '/api/reports/export?format=csv&table=residents&lang=zh');
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    expect(csv.text.split('\n')[0]).toMatch(/[\u4e00-\u9fa5]/);
+    expect((await clients.police!.req('GET', '/api/reports/three-highs?format=csv')).status).toBe(200);
+    expect((await clients.tech!.req('GET', '/api/reports/occupancy')).status).toBe(403);
+    const bad = await clients.police!.req('GET', '/api/reports/three-highs?top=0');
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('top');
   });
 });
 

@@ -8,6 +8,8 @@
  *     keyFile: /etc/shouwang/pii.key   # default <storage.dir>/pii.key; back it up apart from the database
  *     unmaskRoles: [admin]       # roles that may ask for ?unmask=1 (always audited)
  */
+import { linkageSchema } from './linkage/config.js';
+import { accessRulesSchema } from './rules/config.js';
 import { z } from 'zod';
 import { durationSchema } from '../profiles/schema.js';
 
@@ -30,6 +32,10 @@ export const accessSchema = z
     unmaskRoles: z.array(accessRoleSchema).default(['admin']),
     /** Largest number of passes written in one transaction when a burst arrives. */
     maxBatch: z.number().int().min(1).max(10_000).default(1000),
+    /** Thresholds of the access rules, per site with building overrides (access/rules/config.ts). */
+    rules: accessRulesSchema.prefault({}),
+    /** 十户联防 linkage groups and their policies (access/linkage/config.ts). */
+    linkage: linkageSchema.prefault({}),
   })
   .strict();
 

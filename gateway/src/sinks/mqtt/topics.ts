@@ -20,7 +20,7 @@ export interface TopicScheme {
 }
 
 /** Device ids that would collide with the gateway's own topics. */
-export const RESERVED_DEVICE_IDS: readonly string[] = ['alarm', 'gateway'];
+export const RESERVED_DEVICE_IDS: readonly string[] = ['alarm', 'gateway', 'linkage'];
 
 /** Fixed words of the tree below a device or `gateway` level; never valid alarm ids. */
 export const TOPIC_WORDS: readonly string[] = ['state', 'availability', 'event', 'set', 'up', 'status'];
@@ -31,7 +31,9 @@ export type ParsedTopic =
   | { kind: DeviceTopicKind; device: string }
   | { kind: 'set'; device: string; command: string }
   | { kind: 'alarm'; alarmId: string }
-  | { kind: 'gateway-status' };
+  | { kind: 'gateway-status' }
+  /** The gateway's other outputs: health, alarm-path supervision, 十户联防 linkage notices. */
+  | { kind: 'gateway-output' };
 
 const LEVEL = /^[^/#+\u0000]+$/;
 
@@ -90,8 +92,11 @@ export class Topics {
     const [first, second, third] = rest;
     if (first === undefined || second === undefined) return undefined;
     if (first === 'alarm') return rest.length === 2 ? { kind: 'alarm', alarmId: second } : undefined;
+    if (first === 'linkage') return rest.length === 2 ? { kind: 'gateway-output' } : undefined;
     if (first === 'gateway') {
       if (rest.length === 2 && second === 'status') return { kind: 'gateway-status' };
+      if (rest.length === 2 && second === 'health') return { kind: 'gateway-output' };
+      if (rest.length === 3 && second === 'path') return { kind: 'gateway-output' };
       // Gateway-level commands (reset_alarm, acknowledge_alarm) use the device command shape.
       if (rest.length === 3 && second === 'set' && third !== undefined) return { kind: 'set', device: 'gateway', command: third };
       return undefined;
