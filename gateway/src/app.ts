@@ -19,7 +19,7 @@ import { AlarmService } from './alarms/alarm-service.js';
 import type { OperatorAckMessage } from './alarms/operator-ack.js';
 import type { Alarm } from './core/types.js';
 import { CommandService, type CommandRole } from './commands/command-service.js';
-import { ErrorCodes, ShouwangError, errorMessage } from './errors.js';
+import { ErrorCodes, ShouwangError, errorMessage, isShouwangError } from './errors.js';
 import { HealthService, countBrokerMessages, type MqttMessageCounter } from './health/index.js';
 import type { Logger } from './log.js';
 import { BusScheduler, RawSerialPoller, wireModelForBus, type BusPollStats, type PolledDevice } from './polling/index.js';
@@ -407,16 +407,24 @@ export class Gateway {
     if (alarm.silent || alarm.kind !== 'alarm') return;
     const profile = this.devices.find((d) => d.config.id === alarm.device)?.profile;
     for (const step of profile?.onAlarmAcknowledged ?? []) {
-      try {
-        await this.commands.execute({
-          device: alarm.device,
-          command: step.command,
-          ...(step.argument === undefined ? {} : { argument: step.argument }),
-          reason: `alarm ${alarm.id} ${ack.action} by ${ack.by}`,
-          actor: { by: `police:${ack.by}`, role: 'police', via: 'receiver' },
-        });
-      } catch (err) {
-        this.log.error({ alarm: alarm.id, device: alarm.device, command: step.command, err: errorMessage(err) }, 'could not tell the device that help is coming');
+      // The person at the pole must learn that help is coming: a write lost on a noisy bus is
+      // tried again (the writes are idempotent: lamp on, prompt number), each try audited.
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        try {
+          await this.commands.execute({
+            device: alarm.device,
+            command: step.command,
+            ...(step.argument === undefined ? {} : { argument: step.argument }),
+            reason: `alarm ${alarm.id} ${ack.action} by ${ack.by}`,
+            actor: { by: `police:${ack.by}`, role: 'police', via: 'receiver' },
+          });
+          break;
+        } catch (err) {
+          const last = attempt === 3 || isShouwangError(err, ErrorCodes.COMMAND_FORBIDDEN) || isShouwangError(err, ErrorCodes.COMMAND_UNKNOWN);
+          this.log[last ? 'error' : 'warn']({ alarm: alarm.id, device: alarm.device, command: step.command, attempt, err: errorMessage(err) }, 'could not tell the device that help is coming');
+          if (last) break;
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
       }
     }
   }

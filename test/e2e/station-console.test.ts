@@ -111,8 +111,9 @@ describe('police console in chromium', () => {
     const ackReq = await waitFor(() => cb.requests[0], 5000, 'acknowledgement callback');
     expect(ackReq.signatureOk).toBe(true);
     expect(operatorAckSchema.parse(JSON.parse(ackReq.body))).toMatchObject({ account: '1234', seq: 77, action: 'acknowledged', by: OFFICER.username });
-    await expect.poll(() => card.textContent()).toContain('已确认接警');
-    await expect.poll(() => card.textContent()).toContain('回执已送达网关');
+    await expect.poll(() => card.textContent(), { timeout: 5000 }).toContain('已确认接警');
+    // The callback goes to the gateway stand-in and the card is updated over SSE: give a loaded machine time.
+    await expect.poll(() => card.textContent(), { timeout: 5000 }).toContain('回执已送达网关');
     expect(await page.getAttribute('body', 'data-sounding')).toBe('false');
 
     // --- English second; the dispatch button in English ---
