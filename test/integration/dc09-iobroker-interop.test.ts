@@ -11,16 +11,8 @@
  * ever called. @iobroker/adapter-core is needed only by build/main.js (the ioBroker adapter
  * wrapper), which this test does not load.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import type { EventEmitter } from 'node:events';
-import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createSocket } from 'node:dgram';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildFrame,
@@ -32,109 +24,34 @@ import {
   type BuildFrameOptions,
   type Dc09Frame,
 } from '../../gateway/src/alarms/dc09/index.js';
+import { IOBROKER_SIA_PACKAGE, startIoBrokerSia, type IoBrokerSiaMessage, type IoBrokerSiaServer } from '../helpers/iobroker-sia.js';
 import { KEY128, KEY192, KEY256 } from '../unit/dc09-hand-frames.js';
 
-const PACKAGE = 'iobroker.sia@2.0.4';
-const SHASUM = '419ea4efd7b043db99653d41d6c134d50dfa36c6';
-const CACHE = join(tmpdir(), 'shouwang-interop', 'iobroker.sia-2.0.4');
-const SIA_JS = join(CACHE, 'package', 'build', 'lib', 'sia.js');
 const HOST = '127.0.0.1';
 
-/** The parts of ioBroker's `sia` class this test touches (it is plain JavaScript). */
-interface IoBrokerSiaAccount {
-  accountnumber: string;
-  password?: string;
-  aes?: boolean;
-  hex?: boolean;
-}
-interface IoBrokerSiaMessage {
-  id: string;
-  seq: string;
-  act: string;
-  data_message: string;
-  data_extended: string;
-  ts: string;
-}
-interface IoBrokerSia extends EventEmitter {
-  servertcp: net.Server;
-  serverudp: UdpSocket;
-  setAccounts(accounts: IoBrokerSiaAccount[]): void;
-  serverStartTCP(): void;
-  serverStartUDP(): void;
-}
-type IoBrokerSiaClass = new (p: { timeout: number; sockend: boolean; host: string; port: number; logger: Record<'info' | 'debug' | 'error', (m: string) => void> }) => IoBrokerSia;
-
-/** npm pack + checksum + extract + stubs, once per machine (the cache survives test runs). */
-function ensurePackage(): void {
-  if (existsSync(SIA_JS)) return;
-  mkdirSync(join(tmpdir(), 'shouwang-interop'), { recursive: true });
-  const work = mkdtempSync(join(tmpdir(), 'shouwang-interop', 'pack-'));
-  try {
-    const out = execFileSync('npm', ['pack', PACKAGE, '--pack-destination', work, '--json'], {
-      cwd: work,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 50_000,
-    });
-    const info = JSON.parse(out) as Array<{ filename: string; shasum: string }>;
-    const tgz = join(work, info[0]!.filename);
-    const sha1 = createHash('sha1').update(readFileSync(tgz)).digest('hex');
-    if (sha1 !== SHASUM) throw new Error(`${PACKAGE}: shasum ${sha1}, expected ${SHASUM}`);
-    execFileSync('tar', ['xzf', tgz, '-C', work]);
-    const stubs = join(work, 'package', 'node_modules');
-    mkdirSync(join(stubs, 'axios'), { recursive: true });
-    mkdirSync(join(stubs, 'node-ssh'), { recursive: true });
-    writeFileSync(
-      join(stubs, 'axios', 'index.js'),
-      "'use strict';\nmodule.exports = function axiosStub() { throw new Error('axios stub: not used on the receive path'); };\n",
-    );
-    writeFileSync(
-      join(stubs, 'node-ssh', 'index.js'),
-      "'use strict';\nexports.NodeSSH = class NodeSSHStub { constructor() { throw new Error('node-ssh stub: not used on the receive path'); } };\n",
-    );
-    rmSync(CACHE, { recursive: true, force: true });
-    renameSync(work, CACHE);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
-
-let server: IoBrokerSia;
+let server: IoBrokerSiaServer;
 let tcpPort: number;
 let udpPort: number;
-const received: IoBrokerSiaMessage[] = [];
-const refused: string[] = [];
+let received: IoBrokerSiaMessage[] = [];
+let refused: string[] = [];
 
 beforeAll(async () => {
-  ensurePackage();
-  const require = createRequire(import.meta.url);
-  const { sia } = require(SIA_JS) as { sia: IoBrokerSiaClass };
-  const quiet = () => undefined;
-  server = new sia({ timeout: 30, sockend: true, host: HOST, port: 0, logger: { info: quiet, debug: quiet, error: quiet } });
-  server.setAccounts([
-    { accountnumber: '1234', aes: false },
-    { accountnumber: 'A128', aes: true, hex: true, password: KEY128.toString('hex') },
-    { accountnumber: 'A192', aes: true, hex: true, password: KEY192.toString('hex') },
-    { accountnumber: 'A256', aes: true, hex: true, password: KEY256.toString('hex') },
-  ]);
-  server.on('sia', (msg: IoBrokerSiaMessage | undefined, err: string | undefined) => {
-    if (msg) received.push(msg);
-    if (err) refused.push(err);
+  // The shared helper packs, checks and starts their receiver (test/helpers/iobroker-sia.ts).
+  server = await startIoBrokerSia({
+    timeout: 30,
+    sockend: true,
+    accounts: [
+      { accountnumber: '1234', aes: false },
+      { accountnumber: 'A128', aes: true, hex: true, password: KEY128.toString('hex') },
+      { accountnumber: 'A192', aes: true, hex: true, password: KEY192.toString('hex') },
+      { accountnumber: 'A256', aes: true, hex: true, password: KEY256.toString('hex') },
+    ],
   });
-  server.on('error', () => undefined);
-  const tcpListening = once(server.servertcp, 'listening');
-  const udpListening = once(server.serverudp, 'listening');
-  server.serverStartTCP();
-  server.serverStartUDP();
-  await Promise.all([tcpListening, udpListening]);
-  tcpPort = (server.servertcp.address() as AddressInfo).port;
-  udpPort = server.serverudp.address().port;
+  ({ tcpPort, udpPort, received, refused } = server);
 });
 
 afterAll(async () => {
-  if (!server) return;
-  await new Promise<void>((r) => server.servertcp.close(() => r()));
-  await new Promise<void>((r) => server.serverudp.close(() => r()));
+  await server?.stop();
 });
 
 function overTcp(frame: Buffer): Promise<Buffer> {
@@ -188,7 +105,7 @@ const VARIANTS: Array<[string, string, Buffer | undefined]> = [
 
 let seq = 100;
 
-describe(`our frames against ${PACKAGE}`, () => {
+describe(`our frames against ${IOBROKER_SIA_PACKAGE}`, () => {
   describe.each(VARIANTS)('%s', (variant, account, key) => {
     const frames: Array<[string, () => BuildFrameOptions]> = [
       ['ADM-CID', () => ({ id: 'ADM-CID', seq: ++seq, line: '1', account, data: contactIdData({ account, qualifier: 1, event: 120, group: 1, zone: 15 }) })],
