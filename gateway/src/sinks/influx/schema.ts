@@ -15,6 +15,7 @@
 import { Point as LinePoint } from '@influxdata/influxdb-client';
 import type { Alarm, DeviceEvent, DeviceLocation, DeviceStatus, Point, PointValue } from '../../core/types.js';
 import type { SpoolClass } from '../../store/spool.js';
+import { booleanField, floatField, LineEncoder, msTimestamp, seriesKey } from './line-protocol.js';
 
 /** What the sink knows about a device from the config and its profile. */
 export interface InfluxDeviceInfo {
@@ -122,8 +123,40 @@ function toLine(p: LinePoint): string | undefined {
   return hasFields(p) ? p.toLineProtocol(MS) : undefined;
 }
 
+/** Series keys cached per device (bounded: device ids come from config, but MQTT may bring unknown ones). */
+const SERIES_CACHE_MAX = 10_000;
+
+interface CachedSeries {
+  kind: string | undefined;
+  profile: string | undefined;
+  building: string | undefined;
+  room: string | undefined;
+  key: string;
+}
+
+/** A point value as fields (the encoder's twin of setValueFields): scalars under `name`, bitfield flags as `name.flag`, null as nothing. */
+function encodeValue(enc: LineEncoder, name: string, value: PointValue): void {
+  if (value === null || value === undefined) return;
+  if (typeof value === 'object') {
+    for (const [flag, on] of Object.entries(value)) enc.add(`${name}.${flag}`, booleanField(on === true));
+  } else if (typeof value === 'number') {
+    if (Number.isFinite(value)) enc.add(name, floatField(value));
+  } else if (typeof value === 'boolean') {
+    enc.add(name, booleanField(value));
+  } else {
+    enc.addString(name, oneLine(value));
+  }
+}
+
+/** Timestamps group as Map keys do (SameValueZero). */
+function sameTs(a: number, b: number): boolean {
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
+}
+
 export class InfluxSchema {
   private readonly prefix: string;
+  private readonly series = new Map<string, CachedSeries>();
+  private readonly encoder = new LineEncoder();
 
   constructor(private readonly options: SchemaOptions) {
     this.prefix = options.measurementPrefix ?? '';
@@ -153,26 +186,58 @@ export class InfluxSchema {
    * an old value is never recorded as a fresh sample.
    */
   points(device: string, points: readonly Point[], info: InfluxDeviceInfo | undefined): InfluxLine[] {
-    const measurement = this.measurement(measurementForKind(info?.kind ?? 'other'));
-    const tags = this.deviceTags(device, info);
-    const byTs = new Map<number, LinePoint>();
+    // The volume path: encoded by line-protocol.ts (the same bytes as Point, checked by a unit
+    // test), with the measurement and tags of the device encoded once and reused.
+    const key = this.deviceSeriesKey(device, info);
+    if (points.length === 0) return [];
+    const ts0 = points[0]!.sourceTs ?? points[0]!.ts;
+    if (points.every((pt) => sameTs(pt.sourceTs ?? pt.ts, ts0))) {
+      // One read, one timestamp: nearly always.
+      const line = this.encodeRead(key, ts0, points);
+      return line ? [line] : [];
+    }
+    // Points of more than one timestamp: one line per timestamp, first seen first.
+    const byTs = new Map<number, Point[]>();
     for (const pt of points) {
       const ts = pt.sourceTs ?? pt.ts;
-      let line = byTs.get(ts);
-      if (!line) {
-        line = new LinePoint(measurement).timestamp(ts);
-        setTags(line, tags);
-        byTs.set(ts, line);
-      }
-      if (pt.quality === 'good') setValueFields(line, pt.point, pt.value);
-      else line.stringField(`${pt.point}.quality`, pt.quality);
+      let group = byTs.get(ts);
+      if (!group) byTs.set(ts, (group = []));
+      group.push(pt);
     }
     const out: InfluxLine[] = [];
-    for (const line of byTs.values()) {
-      const text = toLine(line);
-      if (text !== undefined) out.push({ line: text, class: 'telemetry' });
+    for (const [ts, group] of byTs) {
+      const line = this.encodeRead(key, ts, group);
+      if (line) out.push(line);
     }
     return out;
+  }
+
+  /** One line: the device's series key, the fields of `points`, the timestamp. Undefined when no field is left. */
+  private encodeRead(key: string, ts: number, points: readonly Point[]): InfluxLine | undefined {
+    const enc = this.encoder;
+    enc.reset();
+    for (const pt of points) {
+      if (pt.quality === 'good') encodeValue(enc, pt.point, pt.value);
+      else enc.addString(`${pt.point}.quality`, pt.quality);
+    }
+    const line = enc.line(key, msTimestamp(ts));
+    return line === undefined ? undefined : { line, class: 'telemetry' };
+  }
+
+  /** `measurement,building=…,device=…,profile=…,room=…,site=…` of a device, cached while its identity is unchanged. */
+  private deviceSeriesKey(device: string, info: InfluxDeviceInfo | undefined): string {
+    const kind = info?.kind;
+    const profile = info?.profile;
+    const building = info?.location?.building;
+    const room = info?.location?.room;
+    const hit = this.series.get(device);
+    if (hit && hit.kind === kind && hit.profile === profile && hit.building === building && hit.room === room) return hit.key;
+    const tags: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(this.deviceTags(device, info))) tags[k] = tagValue(v);
+    const key = seriesKey(this.measurement(measurementForKind(kind ?? 'other')), tags);
+    if (this.series.size >= SERIES_CACHE_MAX) this.series.clear();
+    this.series.set(device, { kind, profile, building, room, key });
+    return key;
   }
 
   /** Access passes (`access_event`, never dropped) and other device events (`device_event`). */
