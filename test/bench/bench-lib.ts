@@ -108,8 +108,9 @@ export interface NodeChild<T> {
  * Spawn `node <args>` (no tsx: e.g. the built gateway) from `cwd`, resolve with the first stdout
  * line for which `isReady` returns a value. stop() sends SIGTERM to that PID (SIGKILL after 10 s).
  */
-export function startNodeProcess<T>(args: string[], cwd: string, isReady: (line: string) => T | undefined, timeoutMs = 60_000): Promise<NodeChild<T>> {
-  const child = spawn(process.execPath, args, { cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Start a node process (`command`: node itself by default, or a script with a #! line such as bin/shouwang.js). */
+export function startNodeProcess<T>(args: string[], cwd: string, isReady: (line: string) => T | undefined, timeoutMs = 60_000, command = process.execPath): Promise<NodeChild<T>> {
+  const child = spawn(command, args, { cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   const tail: string[] = [];
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));

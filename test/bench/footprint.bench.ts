@@ -4,12 +4,13 @@
  * included — at 1 s. Village life runs (passes, presses...), so the gateway handles events and
  * alarms while it is measured.
  *
- * The gateway runs as its OWN process, built JS (`node dist/gateway/src/main.js start --config
- * <file>`, the way it ships), so nothing of the bench or of tsx is counted. We sample
+ * The gateway runs as its OWN process, started the way it ships: `bin/shouwang.js start --config
+ * <file>`, whose #! line gives node its memory settings (see there). A second run starts the
+ * same build as `node dist/gateway/src/main.js start` without them, to show what they are
+ * worth. Nothing of the bench or of tsx is counted. We sample
  * /proc/<pid>/stat (utime + stime) and /proc/<pid>/status (VmRSS) once a second over the
  * measurement window after a warm-up. Transactions per second come from the simulator's
  * counters and are compared with the number of block reads the plans ask for each second.
- * A shorter second run under tsx (`node --import tsx gateway/src/main.ts`) shows what tsx adds.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -31,10 +32,7 @@ import { loadLine, log, percentile, printResult, round, runBench, sampleProc, sl
 const VILLAGE = 'simulator/villages/footprint-500.yaml';
 const WARMUP_MS = Number(process.env.SW_BENCH_WARMUP_S ?? 20) * 1000;
 const MEASURE_MS = Number(process.env.SW_BENCH_SECONDS ?? 60) * 1000;
-const TSX_MEASURE_MS = Number(process.env.SW_BENCH_TSX_SECONDS ?? 20) * 1000;
-const TUNED_MEASURE_MS = Number(process.env.SW_BENCH_TUNED_SECONDS ?? 30) * 1000;
-/** V8 flags for a small heap, tried in a second run to show how much of the RSS is V8's heap sizing, and what it costs in CPU. */
-const TUNED_FLAGS = (process.env.SW_BENCH_TUNED_FLAGS ?? '--optimize-for-size').split(' ').filter(Boolean);
+const PLAIN_MEASURE_MS = Number(process.env.SW_BENCH_PLAIN_SECONDS ?? 30) * 1000;
 const RSS_TARGET_MB = 120;
 const CPU_TARGET_PCT = 10;
 
@@ -84,15 +82,17 @@ async function measure(pid: number, simStats: () => Promise<TcpBusStats>, ms: nu
   };
 }
 
-async function startGatewayProcess(configFile: string, built: boolean, nodeFlags: readonly string[]): Promise<NodeChild<{ mqttPort: number }>> {
+async function startGatewayProcess(configFile: string, viaLauncher: boolean): Promise<NodeChild<{ mqttPort: number }>> {
   const isReady = (line: string) => {
     const msg = jsonLine(line);
     if (msg?.msg !== 'gateway ready') return undefined;
     const port = (msg.mqtt as { port?: number } | undefined)?.port;
     return typeof port === 'number' ? { mqttPort: port } : undefined;
   };
-  const args = built ? ['dist/gateway/src/main.js'] : ['--import', 'tsx', 'gateway/src/main.ts'];
-  return startNodeProcess([...nodeFlags, ...args, 'start', '--config', configFile], repoRoot, isReady);
+  const args = ['start', '--config', configFile];
+  return viaLauncher
+    ? startNodeProcess(args, repoRoot, isReady, 60_000, join(repoRoot, 'bin/shouwang.js'))
+    : startNodeProcess(['dist/gateway/src/main.js', ...args], repoRoot, isReady);
 }
 
 /** Devices that report `online` on their retained availability topic. */
@@ -136,15 +136,14 @@ async function main(): Promise<void> {
     const simStats = async () => (await village.control.stats()).buses.find((b): b is TcpBusStats => b.type === 'tcp')!;
     log(`${config.devices.length} devices on ${config.buses.length} Modbus TCP buses; the plans ask for ${blocksPerSecond} block reads per second`);
 
-    const runs: Array<{ label: string; kind: 'headline' | 'tuned' | 'tsx'; built: boolean; flags: string[]; ms: number }> = [
-      { label: 'built JS', kind: 'headline', built: true, flags: [], ms: MEASURE_MS },
-      { label: `built JS with node ${TUNED_FLAGS.join(' ')}`, kind: 'tuned', built: true, flags: TUNED_FLAGS, ms: TUNED_FLAGS.length > 0 ? TUNED_MEASURE_MS : 0 },
-      { label: 'tsx', kind: 'tsx', built: false, flags: [], ms: TSX_MEASURE_MS },
+    const runs: Array<{ label: string; kind: 'headline' | 'plain'; viaLauncher: boolean; ms: number }> = [
+      { label: 'bin/shouwang.js start (as shipped)', kind: 'headline', viaLauncher: true, ms: MEASURE_MS },
+      { label: 'node dist/gateway/src/main.js start (no launcher settings)', kind: 'plain', viaLauncher: false, ms: PLAIN_MEASURE_MS },
     ];
-    const summary: Partial<Record<'headline' | 'tuned' | 'tsx', Measured>> = {};
+    const summary: Partial<Record<'headline' | 'plain', Measured>> = {};
     for (const run of runs) {
       if (run.ms <= 0) continue;
-      const gw = await startGatewayProcess(configFile, run.built, run.flags);
+      const gw = await startGatewayProcess(configFile, run.viaLauncher);
       const pid = gw.child.pid!;
       try {
         log(`\n${run.label}: gateway pid ${pid}, MQTT port ${gw.ready.mqttPort}; warm-up ${WARMUP_MS / 1000} s, then ${run.ms / 1000} s measured`);
@@ -160,14 +159,14 @@ async function main(): Promise<void> {
         );
         if (run.kind === 'headline') {
           metrics.push(
-            { name: 'RSS max, MB (built JS)', value: round(m.rssMb.max, 1), target: `≤ ${RSS_TARGET_MB}`, pass: m.rssMb.max <= RSS_TARGET_MB },
-            { name: 'RSS mean, MB (built JS)', value: round(m.rssMb.mean, 1) },
-            { name: 'CPU, % of one core (built JS)', value: round(m.cpuPct, 1), target: `≤ ${CPU_TARGET_PCT}`, pass: m.cpuPct <= CPU_TARGET_PCT },
+            { name: 'RSS max, MB (bin/shouwang.js)', value: round(m.rssMb.max, 1), target: `≤ ${RSS_TARGET_MB}`, pass: m.rssMb.max <= RSS_TARGET_MB },
+            { name: 'RSS mean, MB (bin/shouwang.js)', value: round(m.rssMb.mean, 1) },
+            { name: 'CPU, % of one core (bin/shouwang.js)', value: round(m.cpuPct, 1), target: `≤ ${CPU_TARGET_PCT}`, pass: m.cpuPct <= CPU_TARGET_PCT },
             { name: 'transactions/s (planned)', value: `${m.txPerS.toFixed(0)} (${blocksPerSecond})`, target: 'every block each second', pass: m.txPerS >= 0.98 * blocksPerSecond },
             { name: 'devices online', value: `${online}/${config.devices.length}` },
           );
         } else {
-          const what = run.kind === 'tsx' ? 'under tsx' : `node ${run.flags.join(' ')}`;
+          const what = 'without the launcher settings';
           metrics.push({ name: `RSS max / mean, MB (${what})`, value: `${m.rssMb.max.toFixed(1)} / ${m.rssMb.mean.toFixed(1)}` }, { name: `CPU % (${what})`, value: round(m.cpuPct, 1) });
         }
         notes.push(
@@ -179,12 +178,12 @@ async function main(): Promise<void> {
       }
     }
     const h = summary.headline;
-    const t = summary.tuned;
-    if (h && t)
+    const p = summary.plain;
+    if (h && p)
       notes.push(
-        `What limits it: V8's heap sizing. With default flags the RSS swings between ${Math.min(...h.samples.map((x) => x.rssKb / 1024)).toFixed(0)} and ` +
-          `${h.rssMb.max.toFixed(0)} MB with GC timing; with node ${TUNED_FLAGS.join(' ')} (a smaller heap, more frequent collection) it was ${t.rssMb.max.toFixed(1)} MB max ` +
-          `but CPU ${t.cpuPct.toFixed(1)} % instead of ${h.cpuPct.toFixed(1)} %: the garbage of ~${Math.round(h.txPerS)} transactions/s is what costs memory or CPU.`,
+        `What the launcher settings are worth: RSS max ${h.rssMb.max.toFixed(1)} MB with them, ${p.rssMb.max.toFixed(1)} MB without (mean ${h.rssMb.mean.toFixed(1)} / ${p.rssMb.mean.toFixed(1)}); ` +
+          `CPU ${h.cpuPct.toFixed(1)} / ${p.cpuPct.toFixed(1)} %. bin/shouwang.js says what each setting does. Without them, most of the difference is glibc's malloc: ` +
+          `after the first large block is freed (an MQTT login's scrypt), socket buffers come from heap arenas that fragment and are not given back.`,
       );
   } finally {
     await village.stop();
@@ -196,7 +195,7 @@ async function main(): Promise<void> {
     title: 'Footprint (500 Modbus TCP devices, 1 s polling)',
     method:
       `Simulator (footprint-500: 450 locks + 50 poles, each its own TCP port, village life on) in its own process; the gateway as its own process from the build ` +
-      `(node dist/gateway/src/main.js start --config …), every poll class at 1000 ms (alarm too), log level info. /proc/<pid>/stat and VmRSS sampled every second for ` +
+      `(bin/shouwang.js start --config …, as shipped), every poll class at 1000 ms (alarm too), log level info. /proc/<pid>/stat and VmRSS sampled every second for ` +
       `${MEASURE_MS / 1000} s after ${WARMUP_MS / 1000} s warm-up; CPU = Δ(utime+stime)/Δt. Transactions/s from the simulator's reply counter. ` +
       `Load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}.`,
     metrics,

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import mqtt, { ErrorWithSubackPacket, type IClientOptions, type MqttClient } from 'mqtt';
@@ -194,6 +195,13 @@ describe('authentication', () => {
     const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay');
     expect(sym).toBeDefined();
     expect((socket as unknown as Record<symbol, unknown>)[sym!]).toBe(true);
+  });
+
+  it("turns off mqtt-packet's 6.5 MB number cache in aedes' copy of it", async () => {
+    // Clients have connected and been answered above: packets were written without it.
+    const fromAedes = createRequire(createRequire(import.meta.url).resolve('aedes'));
+    const packet = fromAedes('mqtt-packet') as { writeToStream: { cacheNumbers: boolean } };
+    expect(packet.writeToStream.cacheNumbers).toBe(false);
   });
 });
 

@@ -136,6 +136,32 @@ describe('Modbus TCP transport against modbus-serial ServerTCP', () => {
     results.forEach((r, i) => expect(r.values).toEqual([0x4000 + i]));
   });
 
+  it('readWith: the same values as read(), through a callback never called before it returns, errors included', async () => {
+    const readWith = (unit: number, table: 'holding' | 'input' | 'coil' | 'discrete', address: number, count: number) =>
+      new Promise<{ err: Error | undefined; values: number[] | undefined; elapsedMs: number; sync: boolean }>((resolve) => {
+        let returned = false;
+        transport.readWith!(unit, table, address, count, undefined, (err, values, elapsedMs) => resolve({ err, values, elapsedMs, sync: !returned }));
+        returned = true;
+      });
+    for (const [table, address, count] of [['holding', 7, 2], ['input', 0, 3], ['coil', 0, 5], ['discrete', 0, 9]] as const) {
+      const viaCallback = await readWith(5, table, address, count);
+      expect(viaCallback.err).toBeUndefined();
+      expect(viaCallback.sync).toBe(false);
+      expect(viaCallback.elapsedMs).toBeGreaterThan(0);
+      expect(viaCallback.values).toEqual((await transport.read(5, table, address, count)).values);
+    }
+    // Concurrent callers share the bus one at a time, as with read().
+    const many = await Promise.all(Array.from({ length: 20 }, (_, i) => readWith(5, 'input', i, 1)));
+    many.forEach((r, i) => expect(r.values).toEqual([0x4000 + i]));
+    // A Modbus exception and a refused argument come back through the callback, asynchronously.
+    const exception = await readWith(5, 'holding', 1000, 1);
+    expect(exception.sync).toBe(false);
+    expect((exception.err as { code?: string }).code).toBe(ErrorCodes.MODBUS_EXCEPTION);
+    const invalid = await readWith(5, 'holding', 0, 126);
+    expect(invalid.sync).toBe(false);
+    expect((invalid.err as { code?: string }).code).toBe(ErrorCodes.PAYLOAD_INVALID);
+  });
+
   it('reopens after the server restarts, failing queued requests at once', async () => {
     states.length = 0;
     const reopens = transport.stats().reopens;

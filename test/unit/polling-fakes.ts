@@ -121,10 +121,23 @@ export class FakeModbusTransport implements ModbusTransport {
   private readonly slaves = new Map<number, FakeSlave>();
   private readonly events = new Emitter();
 
+  /** The callback form of read() (what the real transport offers); absent when built with `promiseOnly`. */
+  readWith?: ModbusTransport['readWith'];
+
   constructor(
     private readonly clock: ManualClock,
     readonly options: { baudRate: number; turnaroundMs: number; timeoutMs: number } = { baudRate: 9600, turnaroundMs: 5, timeoutMs: 300 },
-  ) {}
+    { promiseOnly = false }: { promiseOnly?: boolean } = {},
+  ) {
+    if (!promiseOnly) {
+      this.readWith = (unitId, table, address, count, timeoutMs, done) => {
+        this.read(unitId, table, address, count, timeoutMs === undefined ? undefined : { timeoutMs }).then(
+          (r) => done(undefined, r.values, r.elapsedMs),
+          (err: Error) => done(err, undefined, 0),
+        );
+      };
+    }
+  }
 
   slave(unit: number): FakeSlave {
     let s = this.slaves.get(unit);

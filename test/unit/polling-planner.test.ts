@@ -119,6 +119,23 @@ describe('read planner: poll classes', () => {
     expect(plan.blocks[0]!.points.map((p) => p.def.id)).toEqual(['button', 'tamper']);
   });
 
+  it('lets classes with the same interval share reads (named after the fastest); alarm points still read alone', () => {
+    const everyClassAt1s = pollingSchema.parse({ intervals: { alarm: 1000, fast: 1000, normal: 1000, slow: 1000 } });
+    const plan = planDevice(device(), pole, everyClassAt1s, rtu9600);
+    // call_state (normal), battery (slow) and temp (1000 ms: fast) are one read, through the
+    // register of counter (30000 ms), which keeps its own read.
+    expect(shape(plan.blocks)).toEqual(['discrete:0+2:alarm', 'discrete:2+1:normal', 'input:0+4:fast', 'input:2+1:custom']);
+    const merged = plan.blocks.find((b) => b.table === 'input' && b.address === 0)!;
+    expect(merged.points.map((p) => p.def.id)).toEqual(['call_state', 'battery', 'temp']);
+    expect(merged.intervalMs).toBe(1000);
+    // fast and normal at one interval, slow apart: call_state (normal) and temp (fast) share,
+    // battery (slow) does not.
+    const twoAlike = pollingSchema.parse({ intervals: { fast: 1000, normal: 1000, slow: 60000 } });
+    const plan2 = planDevice(device(), pole, twoAlike, rtu9600);
+    expect(shape(plan2.blocks)).toEqual(['discrete:0+2:alarm', 'discrete:2+1:normal', 'input:0+4:fast', 'input:1+1:slow', 'input:2+1:custom']);
+    expect(plan2.blocks.find((b) => b.address === 0 && b.table === 'input')!.points.map((p) => p.def.id)).toEqual(['call_state', 'temp']);
+  });
+
   it('applies per-device poll overrides (class or interval)', () => {
     const plan = planDevice(device({ poll: { battery: 'fast', fault: 'alarm', call_state: 2500 } }), pole, polling, rtu9600);
     expect(shape(plan.blocks)).toEqual(['discrete:0+3:alarm', 'input:0+1:custom', 'input:1+3:fast', 'input:2+1:custom']);

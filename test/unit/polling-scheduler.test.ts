@@ -29,9 +29,14 @@ function dev(id: string, unitId: number, p = pole): PolledDevice {
   return { config: deviceSchema.parse({ id, profile: p.id, bus: 'bus1', unitId }), profile: p };
 }
 
-function harness(devices: PolledDevice[], polling: PollingInput = {}, transport?: { baudRate: number; turnaroundMs: number; timeoutMs: number }) {
+function harness(
+  devices: PolledDevice[],
+  polling: PollingInput = {},
+  transport?: { baudRate: number; turnaroundMs: number; timeoutMs: number },
+  fake: { promiseOnly?: boolean } = {},
+) {
   const clock = new ManualClock();
-  const bus = new FakeModbusTransport(clock, transport);
+  const bus = new FakeModbusTransport(clock, transport, fake);
   const values: ValuesBatch[] = [];
   const statuses: DeviceStatus[] = [];
   const scheduler = new BusScheduler({
@@ -432,5 +437,78 @@ describe('bus scheduler: writes, decoding, stop, stats', () => {
     expect(d.responseTime.sumMs).toBeCloseTo(bus.log.reduce((sum, t) => sum + t.end - t.start, 0), 1);
     expect(d.lastResponseMs).toBeCloseTo(bus.log[bus.log.length - 1]!.end - bus.log[bus.log.length - 1]!.start, 6);
     expect(d.lastResponseAt).toBe(bus.log[bus.log.length - 1]!.end);
+  });
+
+  it('reads through read() when the transport has no callback form, with the same values and timing', async () => {
+    const run = async (promiseOnly: boolean) => {
+      const h = harness([dev('p1', 1), dev('p2', 2)], {}, undefined, { promiseOnly });
+      h.bus.slave(1).tables.input.set(0, 7);
+      h.bus.slave(2).tables.discrete.set(0, 1);
+      h.scheduler.start();
+      await h.clock.advance(3000);
+      await settle(h.clock, h.scheduler.stop());
+      return { log: h.bus.log.map((t) => [t.unit, t.table, t.address, t.start, t.end]), values: h.values.map((v) => [v.device, v.ts, v.values]) };
+    };
+    const viaCallback = await run(false);
+    const viaPromise = await run(true);
+    expect(viaCallback.log.length).toBeGreaterThan(10);
+    expect(viaPromise).toEqual(viaCallback);
+    expect(viaCallback.values).toContainEqual(['p1', expect.any(Number), { call_state: 7, a1: 0, a2: 0, a3: 0 }]);
+    expect(viaCallback.values).toContainEqual(['p2', expect.any(Number), { button: 'pressed', tamper: false }]);
+  });
+
+  it('a transport that throws instead of failing its read costs that read only; the bus keeps polling', async () => {
+    const { clock, bus, scheduler, values } = harness([dev('p1', 1)]);
+    let throws = 2;
+    const readWith = bus.readWith!;
+    bus.readWith = (...args) => {
+      if (throws-- > 0) throw new Error('broken transport');
+      readWith(...args);
+    };
+    scheduler.start();
+    await clock.advance(3000);
+    await settle(clock, scheduler.stop());
+    expect(scheduler.stats().failures).toBe(2);
+    expect(scheduler.stats().devices.p1!.breaker).toBe('closed');
+    expect(values.length).toBeGreaterThan(5);
+  });
+
+  it('marks a read whose registers did not change as unchanged, with the values decoded before; any change is decoded afresh', async () => {
+    const { clock, bus, scheduler, values } = harness([dev('p1', 1)]);
+    const input = bus.slave(1).tables.input;
+    input.set(0, 1);
+    scheduler.start();
+    await clock.advance(2500);
+    input.set(0, 2);
+    await clock.advance(2000);
+    await settle(clock, scheduler.stop());
+    const fast = values.filter((v) => 'call_state' in v.values);
+    expect(fast.length).toBeGreaterThanOrEqual(4);
+    // First read decoded; repeats flagged, with the same values object; the change decoded again.
+    expect(fast[0]!.unchanged).toBeUndefined();
+    expect(fast[1]).toMatchObject({ unchanged: true, values: { call_state: 1 } });
+    expect(fast[1]!.values).toBe(fast[0]!.values);
+    const changed = fast.findIndex((v) => v.values.call_state === 2);
+    expect(changed).toBeGreaterThan(1);
+    expect(fast[changed]!.unchanged).toBeUndefined();
+    expect(fast[changed + 1]).toMatchObject({ unchanged: true, values: { call_state: 2 } });
+  });
+
+  it('always decodes a block with a decimalsFrom point (its scale may change while its registers do not)', async () => {
+    const scaled = profile('scaled', [
+      { id: 'dp', table: 'holding', address: 0, type: 'u16', poll: 'fast' },
+      { id: 'v', table: 'holding', address: 1, type: 'u16', decimalsFrom: 'dp', poll: 'fast' },
+    ]);
+    const { clock, bus, scheduler, values } = harness([dev('s1', 1, scaled)]);
+    bus.slave(1).tables.holding.set(0, 1);
+    bus.slave(1).tables.holding.set(1, 123);
+    scheduler.start();
+    await clock.advance(3500);
+    await settle(clock, scheduler.stop());
+    expect(values.length).toBeGreaterThanOrEqual(3);
+    for (const v of values) {
+      expect(v.unchanged).toBeUndefined();
+      expect(v.values).toEqual({ dp: 1, v: 12.3 });
+    }
   });
 });

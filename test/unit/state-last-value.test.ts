@@ -121,4 +121,18 @@ describe('last-value state: offline and stale', () => {
     s.removeDevice('lock1');
     expect(s.snapshot('lock1')).toEqual([]);
   });
+
+  it('refresh(): notes fresh good points without publishing; refuses (changing nothing that matters) when a point is unknown or not good', () => {
+    const s = makeState();
+    expect(s.refresh('lock1', { temp: 20 }, T0)).toBe(false); // never published
+    s.apply('lock1', { temp: 20 }, T0);
+    expect(s.refresh('lock1', { temp: 20 }, T0 + 4000)).toBe(true);
+    // Refreshed: not stale 3 intervals after the first read (temp: 5 s interval), only 3 after the refresh.
+    expect(s.sweepStale(T0 + 16_000)).toEqual([]);
+    expect(s.sweepStale(T0 + 19_001).map((p) => [p.point, p.quality])).toEqual([['temp', 'stale']]);
+    // A stale point must go back to good through apply(), which publishes the change.
+    expect(s.refresh('lock1', { temp: 20 }, T0 + 20_000)).toBe(false);
+    expect(s.apply('lock1', { temp: 20 }, T0 + 20_000).map((p) => [p.point, p.quality])).toEqual([['temp', 'good']]);
+    expect(s.refresh('other', { door: 'closed' }, T0)).toBe(false);
+  });
 });

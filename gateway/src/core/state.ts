@@ -36,6 +36,8 @@ export interface ApplyOptions {
 }
 
 interface PointEntry {
+  /** The point id (so that walking every point needs no [key, value] pairs). */
+  id: string;
   spec: StatePointSpec;
   /** What the world was last told. */
   published?: Point;
@@ -44,11 +46,18 @@ interface PointEntry {
 }
 
 interface DeviceEntry {
+  device: string;
   points: Map<string, PointEntry>;
+  /** The same points as a list, for the stale sweep (an array walk allocates nothing, a Map iterator does). */
+  list: PointEntry[];
 }
+
+/** What apply/sweepStale return when nothing is to be published (the usual case): one shared, frozen list. */
+const NOTHING: Point[] = Object.freeze([]) as unknown as Point[];
 
 export class LastValueState {
   private readonly devicesById = new Map<string, DeviceEntry>();
+  private deviceList: DeviceEntry[] = [];
   private readonly staleAfterIntervals: number;
   private readonly minIntervalMs: number;
 
@@ -57,18 +66,25 @@ export class LastValueState {
     this.minIntervalMs = options.minIntervalMs ?? 1000;
   }
 
-  /** Declare a device's points (unit, deadband, interval). Re-defining keeps published values of points that remain. */
+  /**
+   * Declare a device's points (unit, deadband, interval). Re-defining keeps published values of
+   * points that remain. The specs are kept as given, not copied (devices of one profile share
+   * them): do not modify them afterwards.
+   */
   defineDevice(device: string, points: readonly StatePointSpec[]): void {
     const entry = this.deviceEntry(device);
     for (const spec of points) {
       const existing = entry.points.get(spec.id);
-      if (existing) existing.spec = { ...spec };
-      else entry.points.set(spec.id, { spec: { ...spec }, refreshedAt: Number.NEGATIVE_INFINITY });
+      if (existing) existing.spec = spec;
+      else this.addPoint(entry, { id: spec.id, spec, refreshedAt: Number.NEGATIVE_INFINITY });
     }
   }
 
   removeDevice(device: string): void {
+    const entry = this.devicesById.get(device);
+    if (!entry) return;
     this.devicesById.delete(device);
+    this.deviceList = this.deviceList.filter((e) => e !== entry);
   }
 
   devices(): string[] {
@@ -78,15 +94,16 @@ export class LastValueState {
   /**
    * Take a read's values (and points that failed to decode) and return the points that must be
    * published. Points not declared with defineDevice are accepted with no deadband and no interval.
+   * The returned list is shared and frozen when empty: do not modify it.
    */
   apply(device: string, values: Readonly<Record<string, PointValue>>, ts: number, options: ApplyOptions = {}): Point[] {
     const entry = this.deviceEntry(device);
     const bad = badSet(options.bad);
-    const out: Point[] = [];
+    let out: Point[] | undefined;
     // Values first, then bad points that carried no value (the order points are published in).
-    for (const id in values) this.applyOne(entry, device, id, values, bad, ts, options.sourceTs, out);
-    if (bad) for (const id of bad) if (!(id in values)) this.applyOne(entry, device, id, values, bad, ts, options.sourceTs, out);
-    return out;
+    for (const id in values) out = this.applyOne(entry, device, id, values, bad, ts, options.sourceTs, out);
+    if (bad) for (const id of bad) if (!(id in values)) out = this.applyOne(entry, device, id, values, bad, ts, options.sourceTs, out);
+    return out ?? NOTHING;
   }
 
   private applyOne(
@@ -97,17 +114,35 @@ export class LastValueState {
     bad: ReadonlySet<string> | undefined,
     ts: number,
     sourceTs: number | undefined,
-    out: Point[],
-  ): void {
+    out: Point[] | undefined,
+  ): Point[] | undefined {
     const point = this.pointEntry(entry, id);
     point.refreshedAt = ts;
     const quality: Quality = bad?.has(id) ? 'bad' : 'good';
     // A bad read keeps the last known value (flagged bad) unless the caller supplied one.
     const value = id in values ? (values[id] as PointValue) : (point.published?.value ?? null);
-    if (!mustPublish(point, value, quality)) return;
+    if (!mustPublish(point, value, quality)) return out;
     const published = makePoint(device, id, value, quality, ts, point.spec.unit, sourceTs);
     point.published = published;
-    out.push(published);
+    (out ??= []).push(published);
+    return out;
+  }
+
+  /**
+   * Report by exception for a read whose registers did not change: if every one of these points
+   * has a published value of good quality, only note that they are fresh (nothing to publish)
+   * and return true. False, with nothing changed that matters, when a point is unknown or not
+   * good (its quality must change): then apply() the read.
+   */
+  refresh(device: string, values: Readonly<Record<string, PointValue>>, ts: number): boolean {
+    const entry = this.devicesById.get(device);
+    if (!entry) return false;
+    for (const id in values) {
+      const point = entry.points.get(id);
+      if (point?.published?.quality !== 'good') return false;
+      point.refreshedAt = ts;
+    }
+    return true;
   }
 
   /** The device went offline: every point with a value turns stale. Returns the points whose quality changed. */
@@ -124,21 +159,24 @@ export class LastValueState {
     return out;
   }
 
-  /** Mark points not refreshed within staleAfterIntervals × their interval as stale; returns them. */
+  /** Mark points not refreshed within staleAfterIntervals × their interval as stale; returns them (shared and frozen when none). */
   sweepStale(now: number): Point[] {
-    const out: Point[] = [];
-    for (const [device, entry] of this.devicesById) {
-      for (const [id, point] of entry.points) {
+    let out: Point[] | undefined;
+    // Runs every second over every point of every device: array walks, which allocate nothing.
+    for (let d = 0; d < this.deviceList.length; d++) {
+      const entry = this.deviceList[d]!;
+      for (let i = 0; i < entry.list.length; i++) {
+        const point = entry.list[i]!;
         const p = point.published;
         const interval = point.spec.intervalMs;
         if (!p || p.quality === 'stale' || interval === undefined) continue;
         const maxAge = this.staleAfterIntervals * Math.max(interval, this.minIntervalMs);
         if (now - point.refreshedAt <= maxAge) continue;
-        point.published = makePoint(device, id, p.value, 'stale', now, point.spec.unit, p.sourceTs);
-        out.push(point.published);
+        point.published = makePoint(entry.device, point.id, p.value, 'stale', now, point.spec.unit, p.sourceTs);
+        (out ??= []).push(point.published);
       }
     }
-    return out;
+    return out ?? NOTHING;
   }
 
   /** Current published points of a device, for the retained state message (profile order of definition). */
@@ -154,11 +192,17 @@ export class LastValueState {
     return this.devicesById.get(device)?.points.get(point)?.published;
   }
 
+  private addPoint(entry: DeviceEntry, point: PointEntry): void {
+    entry.points.set(point.id, point);
+    entry.list.push(point);
+  }
+
   private deviceEntry(device: string): DeviceEntry {
     let entry = this.devicesById.get(device);
     if (!entry) {
-      entry = { points: new Map() };
+      entry = { device, points: new Map(), list: [] };
       this.devicesById.set(device, entry);
+      this.deviceList.push(entry);
     }
     return entry;
   }
@@ -166,8 +210,8 @@ export class LastValueState {
   private pointEntry(entry: DeviceEntry, id: string): PointEntry {
     let point = entry.points.get(id);
     if (!point) {
-      point = { spec: { id }, refreshedAt: Number.NEGATIVE_INFINITY };
-      entry.points.set(id, point);
+      point = { id, spec: { id }, refreshedAt: Number.NEGATIVE_INFINITY };
+      this.addPoint(entry, point);
     }
     return point;
   }
@@ -195,9 +239,15 @@ function mustPublish(point: PointEntry, value: PointValue, quality: Quality): bo
 function sameValue(a: PointValue, b: PointValue): boolean {
   if (a === b) return true;
   if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => a[k] === b[k]);
+  // Bitfields: the same flags with the same values (counted and compared without key arrays: this runs per read).
+  let na = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    na++;
+  }
+  let nb = 0;
+  for (const _k in b) nb++;
+  return na === nb;
 }
 
 function makePoint(

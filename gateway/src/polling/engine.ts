@@ -43,13 +43,36 @@ export interface TaskResult {
   elapsedMs?: number;
 }
 
+/**
+ * How a task's transaction ended: an error, or the decoded values, the points that could not be
+ * decoded, and the transaction time as measured by the transport (undefined: the engine measures
+ * it with its clock). Called exactly once per execute(), never before execute() returns.
+ */
+export type TaskDone = (
+  err: unknown,
+  values: Record<string, PointValue> | undefined,
+  bad: Readonly<Record<string, string>> | undefined,
+  elapsedMs: number | undefined,
+  /** The same registers as the previous read of this task (see ValuesBatch.unchanged). */
+  unchanged?: boolean,
+) => void;
+
+/** execute() for an executor that returns a promise (one closure and a promise per task; fine off the hot path). */
+export function settleTask(result: Promise<TaskResult>, done: TaskDone): void {
+  result.then(
+    (r) => done(undefined, r.values, r.bad, r.elapsedMs),
+    (err: unknown) => done(err, undefined, undefined, undefined),
+  );
+}
+
 export interface PollEngineOptions<T extends PollTask> extends PollingCallbacks {
   bus: string;
   polling: PollingConfig;
   /** Every device on the bus (also those with no periodic task, e.g. push-only). */
   devices: readonly string[];
   tasks: readonly T[];
-  execute: (task: T) => Promise<TaskResult>;
+  /** Run the task's transaction (one at a time: the engine waits for `done` before the next one). */
+  execute: (task: T, done: TaskDone) => void;
   transportState: () => TransportState;
   clock: Clock;
   log: Logger;
@@ -58,12 +81,13 @@ export interface PollEngineOptions<T extends PollTask> extends PollingCallbacks 
 interface ScheduledTask<T> {
   task: T;
   nextDue: number;
-}
-
-interface ReadyEntry<T> {
-  task: T;
+  /** In the ready queue now (a task is queued at most once). */
+  queued: boolean;
+  /** When it fell due, and its arrival order, while queued. */
   due: number;
   seq: number;
+  /** CLASS_RANK of the task's class (tie-break among reads due at the same time). */
+  rank: number;
 }
 
 interface CommandJob {
@@ -73,7 +97,7 @@ interface CommandJob {
   reject: (err: unknown) => void;
 }
 
-type Job<T> = { kind: 'read'; task: T; alarm: boolean } | { kind: 'command'; cmd: CommandJob };
+const NOTHING_BAD: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Tie-break among reads due at the same time: faster classes first. */
 const CLASS_RANK: Record<BlockPollClass, number> = { alarm: 0, fast: 1, custom: 2, normal: 3, slow: 4 };
@@ -83,21 +107,37 @@ const TRANSPORT_RECHECK_MS = 1000;
 
 export class PollEngine<T extends PollTask> {
   private readonly health = new Map<string, DeviceHealth>();
+  /** The same, as a list: walked on every sleep (an array walk allocates nothing, a Map iterator does). */
+  private readonly healthList: DeviceHealth[] = [];
   private readonly alarmTasks: T[];
   private readonly scheduled: ScheduledTask<T>[];
   private readonly alarmIntervalMs: number;
-  private sweep: T[] = [];
+  /** The alarm sweep in progress: alarmTasks[sweepIndex...] are still to be read. */
+  private sweepIndex: number;
   private sweepStartedAt = 0;
   private nextSweepAt = 0;
   private otherSinceSweep = 0;
-  private ready: ReadyEntry<T>[] = [];
-  private readonly queued = new Set<string>();
+  /** Queued reads, earliest due first (see readyBefore). */
+  private ready: ScheduledTask<T>[] = [];
   private inFlight: string | undefined;
   private commands: CommandJob[] = [];
   private seq = 0;
   private running = false;
   private loopDone: Promise<void> | undefined;
-  private wakeUp: (() => void) | undefined;
+  private endLoop: (() => void) | undefined;
+  /**
+   * The transaction in flight. The engine is a small state machine driven by callbacks, not an
+   * async loop: at thousands of transactions per second, the async frames of a loop, a run and
+   * a sleep per transaction were a large share of the garbage (and so of GC time and heap size).
+   * Exactly one of: a job in flight (busy), waiting (sleeping: timer and/or wake), or stopped.
+   */
+  private busy = false;
+  private currentTask: T | undefined;
+  private currentAlarm = false;
+  private currentCommand: CommandJob | undefined;
+  private currentStartedAt = 0;
+  private sleeping = false;
+  private wakeQueued = false;
   private timer: TimerHandle | undefined;
   private readonly lastBad = new Map<string, string>();
   private readonly counters = {
@@ -117,14 +157,19 @@ export class PollEngine<T extends PollTask> {
 
   constructor(private readonly options: PollEngineOptions<T>) {
     for (const device of options.devices) {
-      this.health.set(device, new DeviceHealth(device, options.polling.breaker, (s) => this.safely('onStatus', () => options.onStatus(s))));
+      const health = new DeviceHealth(device, options.polling.breaker, (s) => this.safely('onStatus', () => options.onStatus(s)));
+      this.health.set(device, health);
+      this.healthList.push(health);
     }
     for (const task of options.tasks) {
       if (!this.health.has(task.device)) throw new ShouwangError(ErrorCodes.DEVICE_UNKNOWN, `poll task ${task.id} names unknown device "${task.device}"`);
     }
     this.alarmIntervalMs = options.polling.intervals.alarm;
     this.alarmTasks = options.tasks.filter((t) => t.pollClass === 'alarm');
-    this.scheduled = options.tasks.filter((t) => t.pollClass !== 'alarm').map((task) => ({ task, nextDue: 0 }));
+    this.sweepIndex = this.alarmTasks.length;
+    this.scheduled = options.tasks
+      .filter((t) => t.pollClass !== 'alarm')
+      .map((task) => ({ task, nextDue: 0, queued: false, due: 0, seq: 0, rank: CLASS_RANK[task.pollClass] }));
   }
 
   get isRunning(): boolean {
@@ -140,7 +185,15 @@ export class PollEngine<T extends PollTask> {
     this.nextSweepAt = now;
     // As if the other reads were done already: the very first transaction is an alarm sweep.
     this.otherSinceSweep = this.options.polling.readsBetweenAlarmSweeps;
-    this.loopDone = this.loop();
+    // A stop() still waiting for the previous run is released: the engine runs again.
+    this.endLoop?.();
+    this.loopDone = new Promise<void>((resolve) => {
+      this.endLoop = resolve;
+    });
+    // A transaction still in flight from before the stop steps on by itself when it ends.
+    if (this.busy) return;
+    if (this.sleeping) this.wake();
+    else this.step();
   }
 
   /** Stop after the transaction in flight; pending commands are rejected. */
@@ -228,57 +281,77 @@ export class PollEngine<T extends PollTask> {
     this.counters.queueHighWater = Math.max(this.counters.queueHighWater, this.queueDepth());
   }
 
-  private async loop(): Promise<void> {
+  /**
+   * Start the next transaction, or go to sleep until one can start. Called when the engine is
+   * neither busy nor sleeping: at start, when a transaction ends, when a timer fires or a wake
+   * comes. When the engine has been stopped, the loop ends here.
+   */
+  private readonly step = (): void => {
     while (this.running) {
       try {
         if (this.options.transportState() !== 'open') {
-          await this.sleep(TRANSPORT_RECHECK_MS);
-          continue;
+          this.sleep(TRANSPORT_RECHECK_MS);
+          return;
         }
         const now = this.options.clock.now();
-        const job = this.pick(now);
-        if (job) {
-          await this.run(job);
+        if (this.pick(now)) {
+          // False: a command that was refused without touching the bus; pick again.
+          if (this.begin()) return;
           continue;
         }
         const wakeAt = this.nextWakeAt(now);
         // Never a zero sleep: a pick that found nothing must not spin.
-        await this.sleep(wakeAt === undefined ? undefined : Math.max(1, wakeAt - now));
+        this.sleep(wakeAt === undefined ? undefined : Math.max(1, wakeAt - now));
+        return;
       } catch (err) {
         this.options.log.error({ err, bus: this.options.bus }, 'poll loop error');
-        await this.sleep(TRANSPORT_RECHECK_MS);
+        this.sleep(TRANSPORT_RECHECK_MS);
+        return;
       }
     }
-  }
+    const end = this.endLoop;
+    this.endLoop = undefined;
+    end?.();
+  };
 
-  private pick(now: number): Job<T> | undefined {
+  /** Choose the next job (see the header for the order): sets currentCommand or currentTask/currentAlarm. */
+  private pick(now: number): boolean {
     this.admit(now);
     const cmd = this.commands.shift();
-    if (cmd) return { kind: 'command', cmd };
+    if (cmd) {
+      this.currentCommand = cmd;
+      return true;
+    }
 
     const inSweep = this.popSweep(now);
-    if (inSweep) return { kind: 'read', task: inSweep, alarm: true };
+    if (inSweep) return this.choose(inSweep, true);
 
     this.purgeReady(now);
     const sweepDue = this.alarmIntervalMs === 0 || now >= this.nextSweepAt;
     const othersDone = this.alarmIntervalMs > 0 || this.otherSinceSweep >= this.options.polling.readsBetweenAlarmSweeps || this.ready.length === 0;
     if (this.alarmTasks.length > 0 && sweepDue && othersDone) {
-      this.sweep = [...this.alarmTasks];
+      this.sweepIndex = 0;
       this.sweepStartedAt = now;
       this.nextSweepAt = now + this.alarmIntervalMs;
       this.otherSinceSweep = 0;
       const first = this.popSweep(now);
       if (first) {
         this.counters.sweeps++;
-        return { kind: 'read', task: first, alarm: true };
+        return this.choose(first, true);
       }
     }
 
     const entry = this.ready.shift();
-    if (!entry) return undefined;
-    this.queued.delete(entry.task.id);
+    if (!entry) return false;
+    entry.queued = false;
     this.otherSinceSweep++;
-    return { kind: 'read', task: entry.task, alarm: false };
+    return this.choose(entry.task, false);
+  }
+
+  private choose(task: T, alarm: boolean): true {
+    this.currentTask = task;
+    this.currentAlarm = alarm;
+    return true;
   }
 
   /** Queue every periodic task that has fallen due. */
@@ -294,49 +367,67 @@ export class PollEngine<T extends PollTask> {
         this.counters.coalesced += Math.floor((now - due) / interval);
         s.nextDue = now + interval;
       }
-      const id = s.task.id;
       if (!this.deviceAllows(s.task.device, now)) this.counters.skipped++;
-      else if (this.queued.has(id) || this.inFlight === id) this.counters.coalesced++;
+      else if (s.queued || this.inFlight === s.task.id) this.counters.coalesced++;
       else if (this.queueDepth() >= this.options.polling.queueLimit) this.counters.dropped++;
       else {
-        this.insertReady({ task: s.task, due, seq: this.seq++ });
-        this.queued.add(id);
+        s.due = due;
+        s.seq = this.seq++;
+        s.queued = true;
+        this.insertReady(s);
         this.noteDepth();
       }
     }
   }
 
-  private insertReady(entry: ReadyEntry<T>): void {
-    const before = (a: ReadyEntry<T>, b: ReadyEntry<T>) =>
-      a.due !== b.due ? a.due < b.due : CLASS_RANK[a.task.pollClass] !== CLASS_RANK[b.task.pollClass] ? CLASS_RANK[a.task.pollClass] < CLASS_RANK[b.task.pollClass] : a.seq < b.seq;
+  /** Earlier due first; at the same time, faster classes first; then arrival order. */
+  private static readyBefore<T>(a: ScheduledTask<T>, b: ScheduledTask<T>): boolean {
+    return a.due !== b.due ? a.due < b.due : a.rank !== b.rank ? a.rank < b.rank : a.seq < b.seq;
+  }
+
+  private insertReady(entry: ScheduledTask<T>): void {
+    const ready = this.ready;
     let lo = 0;
-    let hi = this.ready.length;
+    let hi = ready.length;
+    // Usually it belongs at the end (it fell due last): no search, no splice.
+    if (hi === 0 || PollEngine.readyBefore(ready[hi - 1]!, entry)) {
+      ready.push(entry);
+      return;
+    }
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (before(this.ready[mid]!, entry)) lo = mid + 1;
+      if (PollEngine.readyBefore(ready[mid]!, entry)) lo = mid + 1;
       else hi = mid;
     }
-    this.ready.splice(lo, 0, entry);
+    ready.splice(lo, 0, entry);
   }
 
   /** Drop queued reads of devices whose breaker has opened since they were queued. */
   private purgeReady(now: number): void {
-    if (this.ready.every((e) => this.deviceAllows(e.task.device, now))) return;
-    this.ready = this.ready.filter((e) => {
-      if (this.deviceAllows(e.task.device, now)) return true;
-      this.queued.delete(e.task.id);
-      this.counters.skipped++;
-      return false;
-    });
+    const ready = this.ready;
+    let keep = 0;
+    for (let i = 0; i < ready.length; i++) {
+      const e = ready[i]!;
+      if (this.deviceAllows(e.task.device, now)) ready[keep++] = e;
+      else {
+        e.queued = false;
+        this.counters.skipped++;
+      }
+    }
+    ready.length = keep;
   }
 
   private popSweep(now: number): T | undefined {
-    while (this.sweep.length > 0) {
-      const t = this.sweep.shift()!;
+    while (this.sweepIndex < this.alarmTasks.length) {
+      const t = this.alarmTasks[this.sweepIndex++]!;
       if (this.deviceAllows(t.device, now)) return t;
       this.counters.skipped++;
     }
     return undefined;
+  }
+
+  private sweepDone(): boolean {
+    return this.sweepIndex >= this.alarmTasks.length;
   }
 
   private deviceAllows(device: string, now: number): boolean {
@@ -347,54 +438,97 @@ export class PollEngine<T extends PollTask> {
     let at = Number.POSITIVE_INFINITY;
     for (const s of this.scheduled) at = Math.min(at, s.nextDue);
     if (this.alarmTasks.length > 0 && this.alarmIntervalMs > 0) at = Math.min(at, this.nextSweepAt);
-    for (const h of this.health.values()) {
-      const probe = h.breaker.nextProbeAt;
+    for (let i = 0; i < this.healthList.length; i++) {
+      const probe = this.healthList[i]!.breaker.nextProbeAt;
       if (probe !== undefined && probe > now) at = Math.min(at, probe);
     }
     return Number.isFinite(at) ? at : undefined;
   }
 
-  private async run(job: Job<T>): Promise<void> {
+  /** Start the picked job. False when it ended at once (a command for a device whose breaker opened meanwhile). */
+  private begin(): boolean {
     const { clock } = this.options;
     this.counters.transactions++;
-    if (job.kind === 'command') {
-      const { cmd } = job;
+    const cmd = this.currentCommand;
+    if (cmd) {
       const health = this.health.get(cmd.device)!;
       if (!health.allows(clock.now())) {
         this.counters.transactions--;
+        this.currentCommand = undefined;
         cmd.reject(new ShouwangError(ErrorCodes.BREAKER_OPEN, `device ${cmd.device} is not answering (breaker open)`, { details: { device: cmd.device } }));
-        return;
+        return false;
       }
       this.counters.writes++;
-      const t0 = clock.now();
+      this.busy = true;
+      this.currentStartedAt = clock.now();
+      let result: Promise<unknown>;
       try {
-        const result = await cmd.run();
-        const end = clock.now();
-        health.recordSuccess(end, end - t0);
-        cmd.resolve(result);
+        result = cmd.run();
       } catch (err) {
-        this.recordError(health, err, clock.now() - t0, undefined);
-        cmd.reject(err);
+        result = Promise.reject(err);
       }
-      return;
+      result.then(this.onCommandDone, this.onCommandFailed);
+      return true;
     }
-
-    const { task } = job;
-    const health = this.health.get(task.device)!;
+    const task = this.currentTask!;
     this.counters.reads++;
     this.inFlight = task.id;
-    const t0 = clock.now();
+    this.busy = true;
+    this.currentStartedAt = clock.now();
     try {
-      const result = await this.options.execute(task);
-      const end = clock.now();
-      health.recordSuccess(end, result.elapsedMs ?? end - t0);
-      this.emitValues(task.device, result.values, result.bad, end, task.pollClass);
+      this.options.execute(task, this.onTaskDone);
     } catch (err) {
-      this.recordError(health, err, clock.now() - t0, task);
-    } finally {
-      this.inFlight = undefined;
-      if (job.alarm && this.sweep.length === 0) this.lastSweepMs = clock.now() - this.sweepStartedAt;
+      // As if it had failed asynchronously: done is never called from inside execute().
+      queueMicrotask(() => this.onTaskDone(err, undefined, undefined, undefined));
     }
+    return true;
+  }
+
+  private readonly onCommandDone = (result: unknown): void => {
+    const cmd = this.currentCommand!;
+    const end = this.options.clock.now();
+    this.health.get(cmd.device)!.recordSuccess(end, end - this.currentStartedAt);
+    cmd.resolve(result);
+    this.endJob();
+  };
+
+  private readonly onCommandFailed = (err: unknown): void => {
+    const cmd = this.currentCommand!;
+    this.recordError(this.health.get(cmd.device)!, err, this.options.clock.now() - this.currentStartedAt, undefined);
+    cmd.reject(err);
+    this.endJob();
+  };
+
+  private readonly onTaskDone: TaskDone = (err, values, bad, elapsedMs, unchanged) => {
+    const task = this.currentTask;
+    // A second call, or one for a transaction already ended (an executor breaking its contract), is ignored.
+    if (!this.busy || task === undefined || this.currentCommand !== undefined) return;
+    const health = this.health.get(task.device)!;
+    if (values === undefined) {
+      this.recordError(health, err, this.options.clock.now() - this.currentStartedAt, task);
+    } else {
+      try {
+        const end = this.options.clock.now();
+        health.recordSuccess(end, elapsedMs ?? end - this.currentStartedAt);
+        this.emitValues(task.device, values, bad ?? NOTHING_BAD, end, task.pollClass, unchanged === true);
+      } catch (e) {
+        this.recordError(health, e, this.options.clock.now() - this.currentStartedAt, task);
+      }
+    }
+    this.endRead();
+  };
+
+  private endRead(): void {
+    this.inFlight = undefined;
+    if (this.currentAlarm && this.sweepDone()) this.lastSweepMs = this.options.clock.now() - this.sweepStartedAt;
+    this.endJob();
+  }
+
+  private endJob(): void {
+    this.currentTask = undefined;
+    this.currentCommand = undefined;
+    this.busy = false;
+    this.step();
   }
 
   private recordError(health: DeviceHealth, err: unknown, elapsedMs: number, task: T | undefined): void {
@@ -418,7 +552,14 @@ export class PollEngine<T extends PollTask> {
     } else health.recordFailure(now, c.reason);
   }
 
-  private emitValues(device: string, values: Record<string, PointValue>, bad: Record<string, string>, ts: number, pollClass: ValuesBatch['pollClass']): void {
+  private emitValues(
+    device: string,
+    values: Record<string, PointValue>,
+    bad: Readonly<Record<string, string>>,
+    ts: number,
+    pollClass: ValuesBatch['pollClass'],
+    unchanged = false,
+  ): void {
     let hasBad = false;
     for (const point in bad) {
       const reason = bad[point]!;
@@ -443,7 +584,13 @@ export class PollEngine<T extends PollTask> {
     if (!hasValues && !hasBad) return;
     const batch: ValuesBatch = { device, values, ts, pollClass };
     if (hasBad) batch.bad = bad;
-    this.safely('onValues', () => this.options.onValues(batch));
+    if (unchanged) batch.unchanged = true;
+    // As safely() does, without a closure per read: a listener that throws must not stop the bus.
+    try {
+      this.options.onValues(batch);
+    } catch (err) {
+      this.options.log.error({ err, bus: this.options.bus }, 'onValues listener failed');
+    }
   }
 
   /** A listener that throws must not stop the bus. */
@@ -461,22 +608,35 @@ export class PollEngine<T extends PollTask> {
     for (const cmd of pending) cmd.reject(err);
   }
 
-  private sleep(ms: number | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        if (this.timer !== undefined) {
-          this.options.clock.clearTimeout(this.timer);
-          this.timer = undefined;
-        }
-        this.wakeUp = undefined;
-        resolve();
-      };
-      this.wakeUp = done;
-      if (ms !== undefined) this.timer = this.options.clock.setTimeout(done, ms);
-    });
+  /** Wait for a wake(), and for `ms` at most when given. */
+  private sleep(ms: number | undefined): void {
+    this.sleeping = true;
+    if (ms !== undefined) this.timer = this.options.clock.setTimeout(this.onTimer, ms);
   }
 
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    if (!this.sleeping) return;
+    this.sleeping = false;
+    this.step();
+  };
+
+  /** End a sleep early. Asynchronous, as a resolved promise would be: the caller finishes what it is doing first. */
   private wake(): void {
-    this.wakeUp?.();
+    if (!this.sleeping || this.wakeQueued) return;
+    this.wakeQueued = true;
+    queueMicrotask(this.onWake);
   }
+
+  private readonly onWake = (): void => {
+    this.wakeQueued = false;
+    if (!this.sleeping) return;
+    this.sleeping = false;
+    if (this.timer !== undefined) {
+      this.options.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.step();
+  };
 }
+

@@ -2,11 +2,12 @@
  * Read planner (PURE): turns a device's profile + instance config + the bus's polling config
  * into block reads, and decodes a block's reply back into point values.
  *
- * Points are grouped by table and poll class (a point with its own interval in ms gets its own
- * group). Inside a group, points on touching or overlapping registers share one read; a gap is
+ * Points are grouped by table and poll interval (classes with the same interval share a group,
+ * which takes the fastest class's name; a point with its own interval in ms joins the class of
+ * that interval, else gets its own group). Inside a group, points on touching or overlapping registers share one read; a gap is
  * read through when one longer transaction costs less wire time than two (wire-timing.ts), and
- * no read exceeds the profile's maxReadRegisters / maxReadBits. Classes never mix: an alarm
- * block covers only alarm points, so an alarm sweep is as short as it can be — sweep time is the
+ * no read exceeds the profile's maxReadRegisters / maxReadBits. Alarm points never mix with
+ * others: an alarm block covers only alarm points, so an alarm sweep is as short as it can be — sweep time is the
  * floor of alarm latency.
  */
 import type { BusConfig, DeviceConfig, PollingConfig } from '../config/schema.js';
@@ -135,24 +136,97 @@ interface Span {
   points: ModbusPointDef[];
 }
 
+/** A block of a device's plan with everything but the device: the same for every device of a profile. */
+interface BlockLayout {
+  table: ModbusTable;
+  address: number;
+  count: number;
+  pollClass: BlockPollClass;
+  intervalMs: number;
+  points: BlockPoint[];
+  gap: number;
+  /** The block id after `<device>/`. */
+  idSuffix: string;
+}
+
+/**
+ * Layouts per profile and (intervals, wire, maxGap), for devices without poll overrides: the
+ * devices of one profile share one layout (and its point lists) instead of each holding a copy.
+ */
+const layoutCache = new WeakMap<Profile, Map<string, readonly BlockLayout[]>>();
+
 /** Plan the block reads of one device. Throws SW_ERR_CONFIG_INVALID when the device's poll overrides name unknown points. */
 export function planDevice(device: DeviceConfig, profile: Profile, polling: PollingConfig, options: PlannerOptions): DevicePlan {
   checkOverrides(device, profile);
   const unitId = device.unitId ?? 1;
+  const blocks: ReadBlock[] = layoutOf(device, profile, polling, options).map((l) => ({
+    // Joined, not a template literal: one flat string, not a chain of string pieces per block.
+    id: [device.id, l.idSuffix].join('/'),
+    device: device.id,
+    unitId,
+    table: l.table,
+    address: l.address,
+    count: l.count,
+    pollClass: l.pollClass,
+    intervalMs: l.intervalMs,
+    points: l.points,
+    gap: l.gap,
+  }));
+  return {
+    device: device.id,
+    unitId,
+    profile: profile.id,
+    codec: codecOf(profile),
+    blocks,
+  };
+}
+
+const codecByProfile = new WeakMap<Profile, CodecDefaults>();
+function codecOf(profile: Profile): CodecDefaults {
+  let codec = codecByProfile.get(profile);
+  if (!codec) {
+    codec = Object.freeze({ byteOrder: profile.byteOrder, wordOrder: profile.wordOrder });
+    codecByProfile.set(profile, codec);
+  }
+  return codec;
+}
+
+function layoutOf(device: DeviceConfig, profile: Profile, polling: PollingConfig, options: PlannerOptions): readonly BlockLayout[] {
+  if (device.poll !== undefined && Object.keys(device.poll).length > 0) return computeLayout(device, profile, polling, options);
+  let byKey = layoutCache.get(profile);
+  if (!byKey) {
+    byKey = new Map();
+    layoutCache.set(profile, byKey);
+  }
+  const key = JSON.stringify([polling.intervals, options.wire, options.maxGap ?? null]);
+  let layout = byKey.get(key);
+  if (!layout) {
+    layout = computeLayout(device, profile, polling, options);
+    byKey.set(key, layout);
+  }
+  return layout;
+}
+
+/** Fastest first: the class a block takes when classes of one interval share it. */
+const CLASS_ORDER: readonly BlockPollClass[] = ['alarm', 'fast', 'custom', 'normal', 'slow'];
+
+function computeLayout(device: DeviceConfig, profile: Profile, polling: PollingConfig, options: PlannerOptions): readonly BlockLayout[] {
   const groups = new Map<string, { table: ModbusTable; poll: ResolvedPoll; points: ModbusPointDef[] }>();
   for (const def of profile.points) {
     if (!isModbusPoint(def)) continue;
     const poll = resolvePoll(pointPoll(def, device), polling.intervals);
-    const key = `${def.table}|${poll.pollClass}|${poll.intervalMs}`;
+    // Classes polled at the same interval are one cadence: their points share reads (e.g. every
+    // class at 1 s). The block takes the fastest of those classes. Alarm points never join others.
+    const key = poll.pollClass === 'alarm' ? `${def.table}|alarm` : `${def.table}|${poll.intervalMs}`;
     let g = groups.get(key);
     if (!g) {
       g = { table: def.table, poll, points: [] };
       groups.set(key, g);
-    }
+    } else if (CLASS_ORDER.indexOf(poll.pollClass) < CLASS_ORDER.indexOf(g.poll.pollClass)) g.poll = poll;
     g.points.push(def);
   }
 
-  const blocks: ReadBlock[] = [];
+  const blocks: BlockLayout[] = [];
   for (const g of groups.values()) {
     const bits = isBitTable(g.table);
     const limit = bits ? profile.maxReadBits : profile.maxReadRegisters;
@@ -165,9 +239,6 @@ export function planDevice(device: DeviceConfig, profile: Profile, polling: Poll
         return { def, offset: def.address - span.start, count: n };
       });
       blocks.push({
-        id: `${device.id}/${g.table}/${span.start}+${count}/${g.poll.pollClass === 'custom' ? `${g.poll.intervalMs}ms` : g.poll.pollClass}`,
-        device: device.id,
-        unitId,
         table: g.table,
         address: span.start,
         count,
@@ -175,17 +246,13 @@ export function planDevice(device: DeviceConfig, profile: Profile, polling: Poll
         intervalMs: g.poll.intervalMs,
         points,
         gap: count - covered.size,
+        idSuffix: `${g.table}/${span.start}+${count}/${g.poll.pollClass === 'custom' ? `${g.poll.intervalMs}ms` : g.poll.pollClass}`,
       });
     }
   }
-  blocks.sort((a, b) => Number(b.pollClass === 'alarm') - Number(a.pollClass === 'alarm') || a.table.localeCompare(b.table) || a.address - b.address);
-  return {
-    device: device.id,
-    unitId,
-    profile: profile.id,
-    codec: { byteOrder: profile.byteOrder, wordOrder: profile.wordOrder },
-    blocks,
-  };
+  // Alarm blocks first, then by table and address (a plain comparison: the table names are ASCII).
+  blocks.sort((a, b) => Number(b.pollClass === 'alarm') - Number(a.pollClass === 'alarm') || (a.table < b.table ? -1 : a.table > b.table ? 1 : 0) || a.address - b.address);
+  return blocks;
 }
 
 function checkOverrides(device: DeviceConfig, profile: Profile): void {
@@ -240,10 +307,10 @@ function mergeSpans(spans: readonly Span[], table: ModbusTable, limit: number, o
 
 export interface DecodedBlock {
   values: Record<string, PointValue>;
-  /** Point id -> why it could not be decoded (publish as quality bad). */
-  bad: Record<string, string>;
-  /** Points held back because their `decimalsFrom` scale has not been read yet. */
-  pending: string[];
+  /** Point id -> why it could not be decoded (publish as quality bad). Shared and frozen when empty: do not modify. */
+  bad: Readonly<Record<string, string>>;
+  /** Points held back because their `decimalsFrom` scale has not been read yet. Shared and frozen when empty. */
+  pending: readonly string[];
 }
 
 /**
@@ -258,36 +325,45 @@ export function decodeBlock(
   previous: Readonly<Record<string, PointValue>> = {},
 ): DecodedBlock {
   const values: Record<string, PointValue> = {};
-  const bad: Record<string, string> = {};
-  const pending: string[] = [];
+  let bad: Record<string, string> | undefined;
+  let pending: string[] | undefined;
+  let scaled = false;
   for (const { def, offset, count } of block.points) {
+    if (def.decimalsFrom !== undefined) scaled = true;
     if (offset + count > raw.length) {
-      bad[def.id] = `short reply: ${raw.length} of ${block.count} ${isBitTable(block.table) ? 'bits' : 'registers'}`;
+      (bad ??= {})[def.id] = `short reply: ${raw.length} of ${block.count} ${isBitTable(block.table) ? 'bits' : 'registers'}`;
       continue;
     }
     try {
-      const v = decodePoint(def, raw.slice(offset, offset + count), codec);
-      if (v === null) bad[def.id] = 'not a finite number';
+      // Decoded in place from the block's reply: no copy of its registers per point.
+      const v = decodePoint(def, raw, codec, offset);
+      if (v === null) (bad ??= {})[def.id] = 'not a finite number';
       else values[def.id] = v;
     } catch (err) {
-      bad[def.id] = `decode failed: ${errorMessage(err)}`;
+      (bad ??= {})[def.id] = `decode failed: ${errorMessage(err)}`;
     }
   }
-  for (const { def } of block.points) {
-    if (def.decimalsFrom === undefined || !(def.id in values)) continue;
-    const v = values[def.id];
-    const decimals = values[def.decimalsFrom] ?? previous[def.decimalsFrom];
-    if (decimals === undefined) {
-      // Publishing the unscaled number would be wrong by a factor of 10^n; wait for the scale.
-      delete values[def.id];
-      pending.push(def.id);
-    } else if (typeof v !== 'number' || typeof decimals !== 'number' || !Number.isInteger(decimals) || decimals < 0 || decimals > 9) {
-      delete values[def.id];
-      bad[def.id] = `bad decimals from ${def.decimalsFrom}: ${JSON.stringify(decimals)}`;
-    } else values[def.id] = Number((v / 10 ** decimals).toPrecision(12));
+  if (scaled) {
+    for (const { def } of block.points) {
+      if (def.decimalsFrom === undefined || !(def.id in values)) continue;
+      const v = values[def.id];
+      const decimals = values[def.decimalsFrom] ?? previous[def.decimalsFrom];
+      if (decimals === undefined) {
+        // Publishing the unscaled number would be wrong by a factor of 10^n; wait for the scale.
+        delete values[def.id];
+        (pending ??= []).push(def.id);
+      } else if (typeof v !== 'number' || typeof decimals !== 'number' || !Number.isInteger(decimals) || decimals < 0 || decimals > 9) {
+        delete values[def.id];
+        (bad ??= {})[def.id] = `bad decimals from ${def.decimalsFrom}: ${JSON.stringify(decimals)}`;
+      } else values[def.id] = Number((v / 10 ** decimals).toPrecision(12));
+    }
   }
-  return { values, bad, pending };
+  // The usual read decodes every point: one shared, frozen empty record and list, not two new ones.
+  return { values, bad: bad ?? NOTHING_BAD, pending: pending ?? NOTHING_PENDING };
 }
+
+const NOTHING_BAD: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const NOTHING_PENDING: string[] = Object.freeze([]) as unknown as string[];
 
 /**
  * What the last-value state needs per point: unit, deadband and the interval it is refreshed

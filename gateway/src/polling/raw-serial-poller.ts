@@ -12,7 +12,7 @@ import { decodeFramePoint } from '../profiles/codec.js';
 import { isFramePoint, type FramePointDef, type Profile, type SerialDef } from '../profiles/schema.js';
 import type { RawFrame, RawFrameTransport, TransportState } from '../transport/types.js';
 import { systemClock, type Clock } from './clock.js';
-import { PollEngine, type PollTask, type TaskResult } from './engine.js';
+import { PollEngine, settleTask, type PollTask, type TaskResult } from './engine.js';
 import { resolvePoll } from './planner.js';
 import type { BusPollStats, PolledDevice, PollingCallbacks } from './types.js';
 
@@ -91,7 +91,7 @@ export class RawSerialPoller {
       polling: options.polling,
       devices: [...this.devicesById.keys()],
       tasks,
-      execute: (task) => this.poll(task),
+      execute: (task, done) => settleTask(this.poll(task), done),
       transportState: () => this.transport.state,
       clock: options.clock ?? systemClock,
       log: this.log,

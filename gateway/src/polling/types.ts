@@ -18,6 +18,12 @@ export interface ValuesBatch {
   pollClass: BlockPollClass | 'push';
   /** Points read but not decodable, or whose block got a Modbus exception: point id -> reason. Publish as quality `bad`. */
   bad?: Record<string, string>;
+  /**
+   * The block's registers were exactly those of its previous read, so these are the values
+   * decoded then: nothing changed for rules or state, only the points' freshness (the values
+   * are still all there, for a consumer that needs them).
+   */
+  unchanged?: boolean;
 }
 
 export interface PollingCallbacks {

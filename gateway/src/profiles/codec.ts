@@ -18,15 +18,25 @@ function swapBytes(r: number): number {
   return ((r & 0xff) << 8) | ((r >> 8) & 0xff);
 }
 
-/** Registers (as read off the wire) -> 32-bit big-endian byte buffer honouring byte and word order. */
-function toBytes32(regs: readonly number[], byteOrder: ByteOrder, wordOrder: ByteOrder): Buffer {
-  let [a, b] = [regs[0] ?? 0, regs[1] ?? 0];
-  if (byteOrder === 'LE') [a, b] = [swapBytes(a), swapBytes(b)];
-  if (wordOrder === 'LE') [a, b] = [b, a];
-  const buf = Buffer.alloc(4);
-  buf.writeUInt16BE(a & 0xffff, 0);
-  buf.writeUInt16BE(b & 0xffff, 2);
-  return buf;
+/** Scratch for 32-bit decodes: decoding is synchronous, so one buffer serves every call. */
+const scratch32 = Buffer.alloc(4);
+
+/** Registers (as read off the wire, starting at `at`) -> 32-bit big-endian bytes honouring byte and word order, in a shared scratch buffer. */
+function toBytes32(regs: readonly number[], byteOrder: ByteOrder, wordOrder: ByteOrder, at = 0): Buffer {
+  let a = regs[at] ?? 0;
+  let b = regs[at + 1] ?? 0;
+  if (byteOrder === 'LE') {
+    a = swapBytes(a);
+    b = swapBytes(b);
+  }
+  if (wordOrder === 'LE') {
+    const t = a;
+    a = b;
+    b = t;
+  }
+  scratch32.writeUInt16BE(a & 0xffff, 0);
+  scratch32.writeUInt16BE(b & 0xffff, 2);
+  return scratch32;
 }
 
 function fromBytes32(buf: Buffer, byteOrder: ByteOrder, wordOrder: ByteOrder): number[] {
@@ -37,23 +47,26 @@ function fromBytes32(buf: Buffer, byteOrder: ByteOrder, wordOrder: ByteOrder): n
   return [a, b];
 }
 
-/** Raw integer (before scale/offset/labels) from registers. */
-export function rawFromRegisters(def: PointDef, regs: readonly number[], defaults: CodecDefaults = DEFAULTS): number | string {
+/**
+ * Raw integer (before scale/offset/labels) from registers. `at` is where the point's registers
+ * start in `regs` (a whole block's reply can be decoded in place, without a copy per point).
+ */
+export function rawFromRegisters(def: PointDef, regs: readonly number[], defaults: CodecDefaults = DEFAULTS, at = 0): number | string {
   const byteOrder = def.byteOrder ?? defaults.byteOrder;
   const wordOrder = def.wordOrder ?? defaults.wordOrder;
-  const r0 = regs[0] ?? 0;
+  const r0 = regs[at] ?? 0;
   switch (def.type) {
     case 'u32':
-      return toBytes32(regs, byteOrder, wordOrder).readUInt32BE(0);
+      return toBytes32(regs, byteOrder, wordOrder, at).readUInt32BE(0);
     case 'i32':
-      return toBytes32(regs, byteOrder, wordOrder).readInt32BE(0);
+      return toBytes32(regs, byteOrder, wordOrder, at).readInt32BE(0);
     case 'f32':
-      return toBytes32(regs, byteOrder, wordOrder).readFloatBE(0);
+      return toBytes32(regs, byteOrder, wordOrder, at).readFloatBE(0);
     case 'string': {
       const n = registerCount(def);
       const buf = Buffer.alloc(n * 2);
       for (let i = 0; i < n; i++) {
-        const r = regs[i] ?? 0;
+        const r = regs[at + i] ?? 0;
         buf.writeUInt16BE(byteOrder === 'LE' ? swapBytes(r) : r, i * 2);
       }
       const end = buf.indexOf(0);
@@ -76,9 +89,9 @@ export function applyScale(def: PointDef, raw: number): number {
   return def.scale !== undefined || def.offset !== undefined ? Number(scaled.toPrecision(12)) : scaled;
 }
 
-/** Decode a point from its registers (holding/input) or bits (coil/discrete: 0/1 per element). */
-export function decodePoint(def: PointDef, regs: readonly number[], defaults: CodecDefaults = DEFAULTS): PointValue {
-  const raw = rawFromRegisters(def, regs, defaults);
+/** Decode a point from its registers (holding/input) or bits (coil/discrete: 0/1 per element), starting at `at`. */
+export function decodePoint(def: PointDef, regs: readonly number[], defaults: CodecDefaults = DEFAULTS, at = 0): PointValue {
+  const raw = rawFromRegisters(def, regs, defaults, at);
   if (typeof raw === 'string') return raw;
   switch (def.type) {
     case 'bool': {

@@ -122,9 +122,8 @@ function thresholdTest(t: TriggerDef): (value: PointValue, wasTrue: boolean) => 
   };
 }
 
-function compile(profile: Profile, def: EventDef, index: number): CompiledRule {
+function compile(pointDefs: ReadonlyMap<string, PointDef>, def: EventDef, index: number): CompiledRule {
   const t = def.when;
-  const pointDefs = new Map(profile.points.map((p) => [p.id, p]));
   const trigger = pointDefs.get(t.point);
   let kind: Kind;
   let test: CompiledRule['test'] = () => undefined;
@@ -154,20 +153,29 @@ function compile(profile: Profile, def: EventDef, index: number): CompiledRule {
 function sameValue(a: Observation | undefined, b: Observation | undefined): boolean {
   if (a === b) return true;
   if (a === null || b === null || a === undefined || b === undefined || typeof a !== 'object' || typeof b !== 'object') return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => a[k] === b[k]);
+  // Bitfields: the same flags with the same values (no key arrays: this runs on every read).
+  let na = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    na++;
+  }
+  let nb = 0;
+  for (const _k in b) nb++;
+  return na === nb;
 }
 
+/** What update()/tick() return when nothing fires (nearly always): one shared, frozen list. */
+const NO_FIRINGS: RuleFiring[] = Object.freeze([]) as unknown as RuleFiring[];
+
 class ProfileRuleEngine implements RuleEngine {
-  private readonly rules: CompiledRule[];
+  private readonly rules: readonly CompiledRule[];
   private readonly states: RuleState[];
   private readonly values = new Map<string, PointValue>();
   private out: Pending[] = [];
   private seq = 0;
 
   constructor(profile: Profile) {
-    this.rules = profile.events.map((e, i) => compile(profile, e, i));
+    this.rules = compiledRules(profile);
     this.states = this.rules.map(() => ({ known: false, stable: null, pending: undefined, active: false, holdSince: undefined }));
   }
 
@@ -331,11 +339,28 @@ class ProfileRuleEngine implements RuleEngine {
 
   private flush(): RuleFiring[] {
     // Most updates fire nothing: no sort, no arrays.
-    if (this.out.length === 0) return [];
+    if (this.out.length === 0) return NO_FIRINGS;
     const out = this.out.sort((a, b) => a.rule - b.rule || a.seq - b.seq).map((p) => p.firing);
     this.out = [];
     return out;
   }
+}
+
+/**
+ * The compiled rules of a profile, shared by every device of that profile: they hold only the
+ * profile's definitions (conditions, thresholds, holds), never a device's state, and compiling
+ * them per device cost a few KB per device (a point map per rule, closures, alarm copies).
+ */
+const compiledByProfile = new WeakMap<Profile, readonly CompiledRule[]>();
+
+function compiledRules(profile: Profile): readonly CompiledRule[] {
+  let rules = compiledByProfile.get(profile);
+  if (!rules) {
+    const pointDefs = new Map(profile.points.map((p) => [p.id, p]));
+    rules = profile.events.map((e, i) => compile(pointDefs, e, i));
+    compiledByProfile.set(profile, rules);
+  }
+  return rules;
 }
 
 /** Build the engine for one device instance of a profile. */

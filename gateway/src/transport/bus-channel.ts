@@ -51,13 +51,34 @@ export interface BusChannelOptions {
  */
 const LATE_REPLY_GUARD_CAP_MS = 250;
 
+/** The callback form of an exchange's outcome: an error, or the value and the transaction time. Called once, never synchronously. */
+export type ExchangeDone<T> = (err: Error | undefined, value: T | undefined, elapsedMs: number) => void;
+
 interface Pending {
+  request: Buffer;
   handler: ExchangeHandler<unknown>;
+  /** The callback form (exchangeWith); undefined for the promise form, which uses resolve/reject. */
+  done: ExchangeDone<unknown> | undefined;
   resolve(result: ExchangeResult<unknown>): void;
   reject(err: Error): void;
   writtenAt: number;
   timeoutMs: number;
   settleTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The request being created hands its resolvers over through this slot, so that no closure
+ * is created per request (the Promise executor below is one function for all of them).
+ */
+let pendingBeingCreated: Pending | undefined;
+function takeResolvers(resolve: (r: ExchangeResult<unknown>) => void, reject: (err: Error) => void): void {
+  pendingBeingCreated!.resolve = resolve;
+  pendingBeingCreated!.reject = reject;
+}
+const unset = (): void => {};
+
+function newPending(request: Buffer, handler: ExchangeHandler<unknown>, timeoutMs: number, done: ExchangeDone<unknown> | undefined): Pending {
+  return { request, handler, done, resolve: unset, reject: unset, writtenAt: 0, timeoutMs, settleTimer: undefined };
 }
 
 export class BusChannel {
@@ -79,13 +100,21 @@ export class BusChannel {
   /** performance.now() before which no request is written (the late-reply guard after a timeout). */
   private quietUntil = -Infinity;
   /**
-   * One response timer per bus, re-armed with refresh() for each request (one request is in
-   * flight at a time), instead of a new setTimeout per request: at thousands of requests per
-   * second the Timeout objects and timer-list churn were a measurable part of the garbage.
+   * One response timer per bus, and not re-armed per request: the request in flight has a
+   * deadline, and the timer, when it fires, either times the request out or sleeps on until the
+   * deadline. A bus answering in a few ms thus touches its timer about once per timeout period,
+   * not once per request (a new setTimeout or a refresh() per request was a measurable part of
+   * the CPU and garbage at thousands of requests per second).
    */
   private timeoutTimer: NodeJS.Timeout | undefined;
-  private timeoutTimerMs = -1;
+  /** The timer is counting (not fired, not cleared); its delay, ms; and performance.now() it is due at. */
+  private timerActive = false;
+  private timerDelayMs = -1;
+  private timerDueAt = 0;
+  /** Deadline of the request in flight, performance.now() ms (while armed). */
+  private deadline = 0;
   private timeoutArmed = false;
+  private readonly onTimerFired = (): void => this.timerFired();
 
   constructor(private readonly opts: BusChannelOptions) {
     this.id = opts.id;
@@ -135,70 +164,112 @@ export class BusChannel {
    * (lock free, line quiet) costs one Promise, not a chain of them per transaction.
    */
   exchange<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number): Promise<ExchangeResult<T>> {
-    if (this.supervisor.state !== 'open') return Promise.reject(this.closedError());
+    const p = newPending(request, handler as ExchangeHandler<unknown>, timeoutMs, undefined);
+    pendingBeingCreated = p;
+    const promise = new Promise<ExchangeResult<unknown>>(takeResolvers);
+    pendingBeingCreated = undefined;
+    this.begin(p);
+    return promise as Promise<ExchangeResult<T>>;
+  }
+
+  /**
+   * exchange() with a callback instead of a promise, for pollers running thousands of
+   * transactions a second: no promise, no result object. `done` is called exactly once, never
+   * before this returns.
+   */
+  exchangeWith<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number, done: ExchangeDone<T>): void {
+    this.begin(newPending(request, handler as ExchangeHandler<unknown>, timeoutMs, done as ExchangeDone<unknown>));
+  }
+
+  private begin(p: Pending): void {
+    if (this.supervisor.state !== 'open') {
+      this.giveUp(p, this.closedError());
+      return;
+    }
     const haveLock = this.lock.tryAcquire();
-    if (haveLock && this.lineIsQuiet()) return this.transmit(request, handler, timeoutMs);
-    return this.exchangeWhenReady(request, handler, timeoutMs, haveLock);
+    if (haveLock && this.lineIsQuiet()) this.transmit(p);
+    else void this.transmitWhenReady(p, haveLock);
   }
 
   /** The slow path: wait for the lock (unless already taken) and for a quiet line, then transmit. */
-  private async exchangeWhenReady<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number, haveLock: boolean): Promise<ExchangeResult<T>> {
-    if (!haveLock) await this.lock.acquire();
+  private async transmitWhenReady(p: Pending, haveLock: boolean): Promise<void> {
     try {
-      if (!this.lineIsQuiet()) await this.waitForQuietLine(Math.max(timeoutMs, LATE_REPLY_GUARD_CAP_MS + this.opts.silenceMs));
+      if (!haveLock) await this.lock.acquire();
+    } catch (err) {
+      this.giveUp(p, err as Error);
+      return;
+    }
+    try {
+      if (!this.lineIsQuiet()) await this.waitForQuietLine(Math.max(p.timeoutMs, LATE_REPLY_GUARD_CAP_MS + this.opts.silenceMs));
       if (this.supervisor.state !== 'open') throw this.closedError();
     } catch (err) {
       this.lock.release();
-      throw err;
-    }
-    return this.transmit(request, handler, timeoutMs);
-  }
-
-  /** With the lock held: write the request; finish() settles the promise and releases the lock. */
-  private transmit<T>(request: Buffer, handler: ExchangeHandler<T>, timeoutMs: number): Promise<ExchangeResult<T>> {
-    return new Promise<ExchangeResult<T>>((resolve, reject) => {
-      const p: Pending = {
-        handler: handler as ExchangeHandler<unknown>,
-        resolve: resolve as (r: ExchangeResult<unknown>) => void,
-        reject,
-        writtenAt: performance.now(),
-        timeoutMs,
-        settleTimer: undefined,
-      };
-      this.pending = p;
-      this.armTimeout(timeoutMs);
-      this.counters.requests++;
-      this.addWire(request.length);
-      if (!this.supervisor.write(request)) this.finish(p, { error: this.closedError() });
-    });
-  }
-
-  private armTimeout(timeoutMs: number): void {
-    this.timeoutArmed = true;
-    if (this.timeoutTimer && this.timeoutTimerMs === timeoutMs) {
-      this.timeoutTimer.refresh();
+      this.giveUp(p, err as Error);
       return;
     }
-    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
-    this.timeoutTimerMs = timeoutMs;
-    this.timeoutTimer = setTimeout(() => this.onTimerFired(), timeoutMs);
+    this.transmit(p);
+  }
+
+  /** The request never went out (bus closed, lost while waiting): fail it, later, and count nothing. */
+  private giveUp(p: Pending, err: Error): void {
+    if (p.done) queueMicrotask(() => this.deliver(p, { error: err }, 0));
+    else p.reject(err);
+  }
+
+  /** With the lock held: write the request; finish() settles the exchange and releases the lock. */
+  private transmit(p: Pending): void {
+    p.writtenAt = performance.now();
+    this.pending = p;
+    this.armTimeout(p.writtenAt, p.timeoutMs);
+    this.counters.requests++;
+    this.addWire(p.request.length);
+    if (!this.supervisor.write(p.request)) this.finish(p, { error: this.closedError() }, true);
+  }
+
+  private armTimeout(now: number, timeoutMs: number): void {
+    this.timeoutArmed = true;
+    this.deadline = now + timeoutMs;
+    // A timer already set to fire before this deadline will find it and wait on.
+    if (this.timerActive && this.timerDueAt <= this.deadline) return;
+    this.setTimer(now, this.deadline);
+  }
+
+  private setTimer(now: number, at: number): void {
+    // Node timers have 1 ms resolution: round up, never fire before the deadline is due.
+    const delay = Math.max(1, Math.ceil(at - now));
+    if (this.timeoutTimer !== undefined && !this.timerActive && delay === this.timerDelayMs) {
+      // A fired timer can be started again as it is (a cleared one cannot).
+      this.timeoutTimer.refresh();
+    } else {
+      if (this.timeoutTimer !== undefined && this.timerActive) clearTimeout(this.timeoutTimer);
+      this.timeoutTimer = setTimeout(this.onTimerFired, delay);
+      this.timerDelayMs = delay;
+    }
+    this.timerActive = true;
+    this.timerDueAt = at;
   }
 
   private disarmTimeout(): void {
-    // Not clearTimeout(): a cleared Timeout cannot be refresh()ed. Left running, it fires at most
-    // once more into onTimerFired, which ignores it; close() clears it for good.
+    // The timer keeps counting: it fires at most once more, finds nothing armed (or a later deadline) and stops.
     this.timeoutArmed = false;
   }
 
   private dropTimeoutTimer(): void {
     this.timeoutArmed = false;
-    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+    if (this.timeoutTimer !== undefined) clearTimeout(this.timeoutTimer);
     this.timeoutTimer = undefined;
-    this.timeoutTimerMs = -1;
+    this.timerActive = false;
   }
 
-  private onTimerFired(): void {
+  private timerFired(): void {
+    this.timerActive = false;
     if (!this.timeoutArmed) return;
+    const now = performance.now();
+    // Not yet: the request in flight was written after this timer was set.
+    if (now < this.deadline) {
+      this.setTimer(now, this.deadline);
+      return;
+    }
     this.timeoutArmed = false;
     const p = this.pending;
     if (p) this.onTimeout(p, p.timeoutMs);
@@ -282,7 +353,8 @@ export class BusChannel {
     this.finish(p, { error: err });
   }
 
-  private finish(p: Pending, outcome: { value: unknown } | { error: Error }): void {
+  /** `deferred`: settled while its request is being sent, so the callback form must wait (it is never called synchronously). */
+  private finish(p: Pending, outcome: { value: unknown } | { error: Error }, deferred = false): void {
     if (this.pending !== p) return;
     this.pending = undefined;
     this.disarmTimeout();
@@ -290,8 +362,24 @@ export class BusChannel {
     this.countOutcome(outcome);
     // The transaction is over: the next request may go (after its silence).
     this.lock.release();
-    if ('error' in outcome) p.reject(outcome.error);
-    else p.resolve({ value: outcome.value, elapsedMs: performance.now() - p.writtenAt });
+    const elapsedMs = performance.now() - p.writtenAt;
+    if (p.done) {
+      // Called from the I/O or timer callback that ended the exchange: the next request of a
+      // poller may be sent from inside it (no promise, no microtask in between).
+      if (deferred) queueMicrotask(() => this.deliver(p, outcome, elapsedMs));
+      else this.deliver(p, outcome, elapsedMs);
+    } else if ('error' in outcome) p.reject(outcome.error);
+    else p.resolve({ value: outcome.value, elapsedMs });
+  }
+
+  /** Hand the outcome to the callback form; a callback that throws must not break the link's I/O callback it runs in. */
+  private deliver(p: Pending, outcome: { value: unknown } | { error: Error }, elapsedMs: number): void {
+    try {
+      if ('error' in outcome) p.done!(outcome.error, undefined, elapsedMs);
+      else p.done!(undefined, outcome.value, elapsedMs);
+    } catch (err) {
+      this.opts.log.error({ err: errorMessage(err), bus: this.id }, 'exchange callback failed');
+    }
   }
 
   /** Counted by outcome, once, so a bad frame followed by the good one within the settle time is not an error. */

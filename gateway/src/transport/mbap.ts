@@ -25,39 +25,65 @@ export interface MbapFrame {
   raw: Buffer;
 }
 
+/** The parts of a raw frame (as returned by MbapReader.next()). */
+export function mbapFrame(raw: Buffer): MbapFrame {
+  return { transactionId: raw.readUInt16BE(0), unitId: raw[6]!, pdu: raw.subarray(MBAP_HEADER_LENGTH), raw };
+}
+
 const NO_FRAMES: MbapFrame[] = [];
 Object.freeze(NO_FRAMES);
+const EMPTY = Buffer.alloc(0);
 
 export class MbapReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   /** Times the stream made no sense (bad protocol id or length) and the buffer was dropped. */
   desyncs = 0;
 
-  push(chunk: Uint8Array): MbapFrame[] {
-    // The chunk is only read, never written, so it can be parsed in place (a socket hands each
-    // 'data' chunk over for good); frames are copied out below.
-    this.buf = this.buf.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.buf, chunk]);
-    if (this.buf.length < MBAP_HEADER_LENGTH) return NO_FRAMES;
-    const frames: MbapFrame[] = [];
-    while (this.buf.length >= MBAP_HEADER_LENGTH) {
-      const protocolId = this.buf.readUInt16BE(2);
-      const length = this.buf.readUInt16BE(4);
-      if (protocolId !== 0 || length < 2 || length > MAX_LENGTH_FIELD) {
-        // A TCP stream has no sync marker to search for: drop what we have and start afresh.
-        this.desyncs++;
-        this.buf = Buffer.alloc(0);
-        break;
-      }
-      const total = 6 + length;
-      if (this.buf.length < total) break;
-      const raw = Buffer.from(this.buf.subarray(0, total));
-      this.buf = this.buf.subarray(total);
-      frames.push({ transactionId: raw.readUInt16BE(0), unitId: raw[6]!, pdu: raw.subarray(MBAP_HEADER_LENGTH), raw });
+  /**
+   * Add received bytes. The chunk is kept (not copied) until its frames are taken with next():
+   * a link hands each chunk over for good, so it must not be reused by the caller.
+   */
+  append(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.buf = this.buf.length === 0 ? b : Buffer.concat([this.buf, b]);
+  }
+
+  /**
+   * The next complete frame (transaction id at 0, unit id at 6, PDU from 7), or undefined when
+   * more bytes are needed. A frame that is a whole chunk is that chunk itself: the usual reply
+   * costs no copy and no allocation.
+   */
+  next(): Buffer | undefined {
+    const buf = this.buf;
+    if (buf.length < MBAP_HEADER_LENGTH) return undefined;
+    const protocolId = buf.readUInt16BE(2);
+    const length = buf.readUInt16BE(4);
+    if (protocolId !== 0 || length < 2 || length > MAX_LENGTH_FIELD) {
+      // A TCP stream has no sync marker to search for: drop what we have and start afresh.
+      this.desyncs++;
+      this.buf = EMPTY;
+      return undefined;
     }
-    return frames;
+    const total = 6 + length;
+    if (buf.length < total) return undefined;
+    if (buf.length === total) {
+      this.buf = EMPTY;
+      return buf;
+    }
+    this.buf = buf.subarray(total);
+    return buf.subarray(0, total);
+  }
+
+  /** append() then every complete frame, parsed (for callers that want them all at once). */
+  push(chunk: Uint8Array): MbapFrame[] {
+    this.append(chunk);
+    let frames: MbapFrame[] | undefined;
+    for (let raw = this.next(); raw; raw = this.next()) (frames ??= []).push(mbapFrame(raw));
+    return frames ?? NO_FRAMES;
   }
 
   reset(): void {
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
   }
 }

@@ -6,24 +6,27 @@ import { ErrorCodes, ShouwangError } from '../errors.js';
 import { exceptionNames } from '../protocol/modbus-pdu.js';
 import type { ExchangeHandler } from './bus-channel.js';
 
-export interface ModbusReply {
-  /** The reply PDU (function code + data). */
-  pdu: Buffer;
-  /** The whole reply as received (RTU: with CRC; TCP: with MBAP). */
-  response: Buffer;
-}
+/**
+ * The whole reply frame as received (RTU: with unit id and CRC; TCP: with MBAP). Its PDU
+ * (function code + data) starts at the framing's `pduOffset`: replies are read in place, not
+ * sliced, on the polling hot path.
+ */
+export type ModbusReply = Buffer;
 
-export interface PreparedRequest {
-  adu: Buffer;
-  handler: ExchangeHandler<ModbusReply>;
+/** A framed request: its bytes, and the handler that recognises its reply (one object per request). */
+export interface PreparedRequest extends ExchangeHandler<ModbusReply> {
+  readonly adu: Buffer;
   /** Bytes the request and its reply take on a serial line, for the response timeout. */
-  wireBytes: number;
+  readonly wireBytes: number;
 }
 
 export interface ModbusFraming {
+  /** Where a reply frame's PDU starts: 1 (RTU, after the unit id) or 7 (TCP, after the MBAP header). */
+  readonly pduOffset: number;
   /** Bytes that arrived while nothing was pending. */
   onIdle(chunk: Buffer): void;
   onOpened(): void;
+  /** Frame a request. The PDU is copied into the ADU and not kept: callers may reuse its buffer. */
   prepare(unitId: number, pdu: Buffer): PreparedRequest;
 }
 

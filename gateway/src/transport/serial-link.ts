@@ -1,5 +1,5 @@
 /** ByteLink over a serial port (serialport). A disconnect (USB unplug, pty gone) reports `lost`. */
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import type { ByteLink, LinkHandlers } from './byte-link.js';
 
 export interface SerialLinkOptions {
@@ -10,13 +10,20 @@ export interface SerialLinkOptions {
   stopBits: 1 | 2;
 }
 
+// serialport (and its native binding) is loaded when the first serial port is opened: a gateway
+// with only Modbus TCP buses does not carry it.
+let serialportModule: Promise<typeof import('serialport')> | undefined;
+const loadSerialport = (): Promise<typeof import('serialport')> => (serialportModule ??= import('serialport'));
+
 export function serialLink(opts: SerialLinkOptions): ByteLink {
   let port: SerialPort | undefined;
   let closing = false;
   let lostReported = false;
   return {
     target: `${opts.path}@${opts.baudRate}`,
-    open(handlers: LinkHandlers) {
+    async open(handlers: LinkHandlers) {
+      const { SerialPort } = await loadSerialport();
+      if (closing) throw new Error(`${opts.path}: closed while opening`);
       const p = new SerialPort({
         path: opts.path,
         baudRate: opts.baudRate,

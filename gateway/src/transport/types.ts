@@ -30,6 +30,12 @@ export interface ReadResult {
   elapsedMs: number;
 }
 
+/**
+ * The outcome of a read in callback form: an error, or the registers (holding/input) or bits
+ * as 0/1 (coil/discrete), and the transaction time, ms.
+ */
+export type ReadCallback = (err: Error | undefined, values: number[] | undefined, elapsedMs: number) => void;
+
 export interface TransportEvents {
   state: (state: TransportState, reason?: string) => void;
 }
@@ -41,6 +47,12 @@ export interface ModbusTransport {
   open(): Promise<void>;
   close(): Promise<void>;
   read(unitId: number, table: ModbusTable, address: number, count: number, opts?: { timeoutMs?: number }): Promise<ReadResult>;
+  /**
+   * read() for pollers running thousands of reads a second: the values only, to a callback
+   * called exactly once and never before readWith returns (no promise, no result object, no
+   * copies of the frames). Optional: pollers fall back to read().
+   */
+  readWith?(unitId: number, table: ModbusTable, address: number, count: number, timeoutMs: number | undefined, done: ReadCallback): void;
   /** Write coils (booleans/0-1) or holding registers. One value uses FC05/FC06, several FC15/FC16. */
   write(unitId: number, table: 'coil' | 'holding', address: number, values: readonly number[], opts?: { timeoutMs?: number }): Promise<void>;
   stats(): TransportStats;

@@ -18,7 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { ErrorCodes, ShouwangError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -47,6 +47,9 @@ const tlsSchema = z
     rejectUnauthorized: z.boolean().default(true),
   })
   .strict();
+
+let mqttClientModule: Promise<typeof import('mqtt')> | undefined;
+const loadMqttClient = (): Promise<typeof import('mqtt')> => (mqttClientModule ??= import('mqtt'));
 
 export const mqttUplinkPathSchema = z
   .object({
@@ -171,7 +174,10 @@ class MqttUplinkForwarder implements Forwarder {
   async start(): Promise<void> {
     if (this.client) return;
     this.stopped = false;
-    const client = mqtt.connect(this.config.url, this.options);
+    // mqtt.js is loaded when an uplink is first started: a gateway without one does not carry it.
+    const { connect } = await loadMqttClient();
+    if (this.client || this.stopped) return;
+    const client = connect(this.config.url, this.options);
     this.client = client;
     client.on('connect', () => this.onConnect(client));
     client.on('packetreceive', (packet) => {
