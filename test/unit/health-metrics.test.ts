@@ -26,7 +26,7 @@ const H = 3_600_000;
 function devicePoll(device: string, over: Partial<DevicePollStats> = {}, times: number[] = []): DevicePollStats {
   const h = new ResponseTimeHistogram();
   for (const t of times) h.record(t);
-  return { device, availability: 'online', success: 0, failures: 0, exceptions: 0, consecutiveFailures: 0, breaker: 'closed', breakerTrips: 0, responseTime: h.snapshot(), ...over };
+  return { device, availability: 'online', success: 0, failures: 0, exceptions: 0, timeouts: 0, crcErrors: 0, frameErrors: 0, consecutiveFailures: 0, breaker: 'closed', breakerTrips: 0, responseTime: h.snapshot(), ...over };
 }
 
 function transport(over: Partial<TransportStats> = {}): TransportStats {
@@ -133,10 +133,10 @@ describe('pure pieces', () => {
     expect(w.delta(32_000, { n: 10 })).toEqual({ elapsedMs: 12_000, d: { n: 10 } });
   });
 
-  it('poll errors add up to the failures, broken down only when the poller says', () => {
-    expect(pollErrors(devicePoll('a', { failures: 10, exceptions: 3 }))).toEqual({ exception: 3, noAnswer: 7 });
-    const detailed = { ...devicePoll('a', { failures: 10, exceptions: 3 }), timeouts: 4, crcErrors: 2, frameErrors: 0 };
-    expect(pollErrors(detailed)).toEqual({ exception: 3, timeout: 4, crc: 2, frame: 0, noAnswer: 1 });
+  it('poll errors add up to the failures; what is neither an exception, a timeout, a CRC nor a frame error is noAnswer', () => {
+    expect(pollErrors(devicePoll('a', { failures: 10, exceptions: 3 }))).toEqual({ exception: 3, timeout: 0, crc: 0, frame: 0, noAnswer: 7 });
+    const detailed = devicePoll('a', { failures: 10, exceptions: 3, timeouts: 4, crcErrors: 1, frameErrors: 1 });
+    expect(pollErrors(detailed)).toEqual({ exception: 3, timeout: 4, crc: 1, frame: 1, noAnswer: 1 });
   });
 
   it('quantile upper bounds from the histogram', () => {

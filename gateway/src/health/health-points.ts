@@ -72,9 +72,9 @@ export function healthPoints(s: HealthSnapshot): HealthPoint[] {
       if (p.successRatio !== null) fields.poll_success_ratio = p.successRatio;
       fields.errors_exception = p.errors.exception;
       fields.errors_no_answer = p.errors.noAnswer;
-      if (p.errors.timeout !== undefined) fields.errors_timeout = p.errors.timeout;
-      if (p.errors.crc !== undefined) fields.errors_crc = p.errors.crc;
-      if (p.errors.frame !== undefined) fields.errors_frame = p.errors.frame;
+      fields.errors_timeout = p.errors.timeout;
+      fields.errors_crc = p.errors.crc;
+      fields.errors_frame = p.errors.frame;
       fields.breaker_open = p.breaker === 'open' ? 1 : 0;
       fields.breaker_trips = p.breakerTrips;
       if (p.responseTime.meanMs !== null) fields.response_mean_ms = p.responseTime.meanMs;

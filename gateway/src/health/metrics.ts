@@ -156,7 +156,7 @@ export function createHealthMetrics(source: () => HealthSnapshot, opts: HealthMe
   });
   counter(
     'shouwang_poll_errors_total',
-    'Failed poll transactions by type: exception (device refused), timeout/crc/frame when the poller breaks them down, no_answer otherwise',
+    'Failed poll transactions by type: exception (device refused), timeout, crc (bad CRC or checksum), frame (malformed reply), no_answer (the rest: bus closed, other errors)',
     ['device', 'bus', 'type'],
     (s, set) => {
       for (const d of s.devices) {
@@ -164,9 +164,9 @@ export function createHealthMetrics(source: () => HealthSnapshot, opts: HealthMe
         if (!e) continue;
         set({ ...pollLabels(d), type: 'exception' }, e.exception);
         set({ ...pollLabels(d), type: 'no_answer' }, e.noAnswer);
-        if (e.timeout !== undefined) set({ ...pollLabels(d), type: 'timeout' }, e.timeout);
-        if (e.crc !== undefined) set({ ...pollLabels(d), type: 'crc' }, e.crc);
-        if (e.frame !== undefined) set({ ...pollLabels(d), type: 'frame' }, e.frame);
+        set({ ...pollLabels(d), type: 'timeout' }, e.timeout);
+        set({ ...pollLabels(d), type: 'crc' }, e.crc);
+        set({ ...pollLabels(d), type: 'frame' }, e.frame);
       }
     },
   );

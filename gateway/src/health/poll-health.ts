@@ -2,10 +2,9 @@
  * Per-device and per-bus poll health from the pollers' own counters (PURE): success rate,
  * error breakdown, breaker trips and the response-time histogram summary.
  *
- * The pollers count failures per device without telling timeouts from CRC errors (only the
- * bus's transport does). When a poller reports `timeouts` / `crcErrors` / `frameErrors` per
- * device they are used; otherwise those failures stay in `noAnswer` ("no usable answer, cause
- * not broken down"), so the types always add up to `failures` and nothing is invented.
+ * Failures are broken down by what the poller saw: a Modbus exception, a timeout, a CRC (or
+ * checksum) error, a malformed frame; `noAnswer` keeps the rest (the bus was closed, other
+ * errors), so the types always add up to `failures`.
  */
 import type { HistogramSnapshot } from '../polling/histogram.js';
 import type { DevicePollStats } from '../polling/types.js';
@@ -23,12 +22,12 @@ export interface ResponseTimeSummary {
 }
 
 export interface PollErrorCounts {
-  timeout?: number;
-  crc?: number;
-  frame?: number;
+  timeout: number;
+  crc: number;
+  frame: number;
   /** Modbus exception replies: the device answered, but refused the read. */
   exception: number;
-  /** Failures with no usable answer whose cause the poller did not break down. */
+  /** The other failures with no usable answer: transport closed, other errors. */
   noAnswer: number;
 }
 
@@ -46,9 +45,6 @@ export interface DevicePollHealth {
   lastResponseAt?: number;
   responseTime: ResponseTimeSummary;
 }
-
-/** Optional per-device counters a poller may add to DevicePollStats. */
-type BrokenDownStats = DevicePollStats & Partial<Record<'timeouts' | 'crcErrors' | 'frameErrors', number>>;
 
 export function quantileUpperBoundMs(h: HistogramSnapshot, q: number): number | null {
   if (h.count === 0) return null;
@@ -74,23 +70,8 @@ export function summariseResponseTime(h: HistogramSnapshot): ResponseTimeSummary
 }
 
 export function pollErrors(s: DevicePollStats): PollErrorCounts {
-  const b = s as BrokenDownStats;
-  const errors: PollErrorCounts = { exception: s.exceptions, noAnswer: 0 };
-  let classified = s.exceptions;
-  if (typeof b.timeouts === 'number') {
-    errors.timeout = b.timeouts;
-    classified += b.timeouts;
-  }
-  if (typeof b.crcErrors === 'number') {
-    errors.crc = b.crcErrors;
-    classified += b.crcErrors;
-  }
-  if (typeof b.frameErrors === 'number') {
-    errors.frame = b.frameErrors;
-    classified += b.frameErrors;
-  }
-  errors.noAnswer = Math.max(0, s.failures - classified);
-  return errors;
+  const classified = s.exceptions + s.timeouts + s.crcErrors + s.frameErrors;
+  return { exception: s.exceptions, timeout: s.timeouts, crc: s.crcErrors, frame: s.frameErrors, noAnswer: Math.max(0, s.failures - classified) };
 }
 
 export function devicePollHealth(s: DevicePollStats): DevicePollHealth {

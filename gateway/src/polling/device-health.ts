@@ -17,6 +17,9 @@ export class DeviceHealth {
   private success = 0;
   private failures = 0;
   private exceptions = 0;
+  private timeouts = 0;
+  private crcErrors = 0;
+  private frameErrors = 0;
   private breakerTrips = 0;
   private lastResponseMs: number | undefined;
   private lastResponseAt: number | undefined;
@@ -56,9 +59,15 @@ export class DeviceHealth {
     if (elapsedMs !== undefined) this.recordResponse(now, elapsedMs);
   }
 
-  /** No usable answer. Opens the breaker after enough in a row; the device then goes offline with this reason. */
+  /**
+   * No usable answer. Opens the breaker after enough in a row; the device then goes offline with
+   * this reason. The reasons `timeout`, `crc` and `frame` (polling/outcome.ts) are counted apart.
+   */
   recordFailure(now: number, reason: string): void {
     this.failures++;
+    if (reason === 'timeout') this.timeouts++;
+    else if (reason === 'crc') this.crcErrors++;
+    else if (reason === 'frame') this.frameErrors++;
     this.consecutiveFailures++;
     const tripped = this.breaker.failure(now);
     if (tripped) this.breakerTrips++;
@@ -83,6 +92,9 @@ export class DeviceHealth {
       success: this.success,
       failures: this.failures,
       exceptions: this.exceptions,
+      timeouts: this.timeouts,
+      crcErrors: this.crcErrors,
+      frameErrors: this.frameErrors,
       consecutiveFailures: this.consecutiveFailures,
       breaker: this.breaker.state,
       breakerTrips: this.breakerTrips,

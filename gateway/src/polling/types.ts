@@ -46,6 +46,10 @@ export interface DevicePollStats {
   failures: number;
   /** Of `failures`, the Modbus exception replies (device alive, block failed). */
   exceptions: number;
+  /** Of `failures`: no reply in time; a reply with a bad CRC / checksum; a malformed reply. The rest (closed transport, other errors) are in none of these. */
+  timeouts: number;
+  crcErrors: number;
+  frameErrors: number;
   consecutiveFailures: number;
   /** Duration of the last answered transaction, ms, and when it ended. */
   lastResponseMs?: number;
