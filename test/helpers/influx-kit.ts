@@ -12,6 +12,7 @@ import { InfluxSink } from '../../gateway/src/sinks/influx/influx-sink.js';
 import type { InfluxDeviceInfo } from '../../gateway/src/sinks/influx/schema.js';
 import type { DeliveryReport } from '../../gateway/src/sinks/influx/writer.js';
 import { openStore, type Store } from '../../gateway/src/store/store.js';
+import { alarmFixture } from './alarm-fixture.js';
 
 export const SITE = 'v1';
 
@@ -102,23 +103,7 @@ export function passEvent(device: string, n: number, ts: number): DeviceEvent {
 }
 
 export function panicAlarm(device: string, n: number, ts: number, state: Alarm['state'] = 'raised'): Alarm {
-  return {
-    id: `alarm-${device}-${n}`,
-    site: SITE,
-    device,
-    profile: 'generic-alarm-pole',
-    rule: 'panic',
-    name: { zh: '紧急求助', en: 'Panic' },
-    code: { cid: 120, sia: 'PA' },
-    severity: 'emergency',
-    kind: 'alarm',
-    latch: true,
-    silent: false,
-    state,
-    raisedAt: ts,
-    updatedAt: ts,
-    fields: { button: 'pressed' },
-  };
+  return alarmFixture({ id: `alarm-${device}-${n}`, site: SITE, device, state, raisedAt: ts, updatedAt: ts });
 }
 
 export function statusOf(device: string, online: boolean, since: number, reason?: string): DeviceStatus {

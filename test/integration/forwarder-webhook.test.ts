@@ -10,6 +10,7 @@ import type { Forwarder, ForwarderContext, OutboundMessage, PathHealth } from '.
 import { webhookForwarder, webhookPathSchema } from '../../gateway/src/alarms/forwarders/webhook.js';
 import type { Alarm } from '../../gateway/src/core/types.js';
 import { silentLogger } from '../../gateway/src/log.js';
+import { alarmFixture } from '../helpers/alarm-fixture.js';
 
 const SECRET = 'receiver-shared-secret-0123456789';
 
@@ -70,24 +71,7 @@ function stopServer(): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-const alarm: Alarm = {
-  id: '01J9ZK3W8N4Q6T2V5X7Y9A1B3C',
-  site: 'v1',
-  device: 'pole-3',
-  profile: 'generic-alarm-pole',
-  rule: 'panic',
-  name: { zh: '紧急求助', en: 'Panic' },
-  code: { cid: 120, sia: 'PA' },
-  severity: 'emergency',
-  kind: 'alarm',
-  latch: true,
-  silent: false,
-  state: 'queued',
-  raisedAt: 1718000000000,
-  updatedAt: 1718000000000,
-  location: { building: 'B7', room: '301' },
-  fields: { button: 'pressed' },
-};
+const alarm: Alarm = alarmFixture({ location: { building: 'B7', room: '301' } });
 
 function message(attempt = 1): OutboundMessage {
   return { outboxId: 1, route: 'police', account: '1234', seq: 7, alarm, zone: 3, group: 1, cameraUrl: 'http://cam/3.jpg', attempt, queuedAt: 1718000000100 };

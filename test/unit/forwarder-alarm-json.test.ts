@@ -6,25 +6,14 @@ import { describe, expect, it } from 'vitest';
 import type { Alarm } from '../../gateway/src/core/types.js';
 import { alarmJson, alarmJsonBody, heartbeatJson } from '../../gateway/src/alarms/forwarders/alarm-json.js';
 import type { OutboundMessage } from '../../gateway/src/alarms/forwarders/types.js';
+import { alarmFixture } from '../helpers/alarm-fixture.js';
 
-const alarm: Alarm = {
-  id: '01J9ZK3W8N4Q6T2V5X7Y9A1B3C',
+const alarm: Alarm = alarmFixture({
   site: 'village-1',
-  device: 'pole-3',
-  profile: 'generic-alarm-pole',
-  rule: 'panic',
-  name: { zh: '紧急求助', en: 'Panic' },
-  code: { cid: 120, sia: 'PA' },
-  severity: 'emergency',
-  kind: 'alarm',
-  latch: true,
-  silent: false,
-  state: 'queued',
-  raisedAt: 1718000000000,
   updatedAt: 1718000000500,
   location: { building: 'B7', room: '301', lat: 22.54, lon: 114.05 },
   fields: { button: 'pressed', battery: 3.6 },
-};
+});
 
 const message: OutboundMessage = {
   outboxId: 17,

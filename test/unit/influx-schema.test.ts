@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Alarm, DeviceEvent, DeviceStatus, Point } from '../../gateway/src/core/types.js';
 import { InfluxSchema, measurementForKind, type InfluxDeviceInfo } from '../../gateway/src/sinks/influx/schema.js';
+import { alarmFixture } from '../helpers/alarm-fixture.js';
 
 const schema = new InfluxSchema({ site: 'v1' });
 const lock: InfluxDeviceInfo = { profile: 'generic-rs485-fingerprint-lock', kind: 'door-lock', location: { building: 'B3', room: '201' } };
@@ -27,23 +28,14 @@ const pass: DeviceEvent = {
   fields: { last_user: 7, last_method: 'fingerprint', last_result: 'granted' },
 };
 
-const panic: Alarm = {
+const panic: Alarm = alarmFixture({
   id: '01J00000000000000000PANIC1',
-  site: 'v1',
   device: 'pole-1',
-  profile: 'generic-alarm-pole',
-  rule: 'panic',
-  name: { zh: '紧急求助', en: 'Panic' },
-  code: { cid: 120, sia: 'PA' },
-  severity: 'emergency',
-  kind: 'alarm',
-  latch: true,
-  silent: false,
   state: 'raised',
   raisedAt: T + 10,
   updatedAt: T + 10,
   fields: { button: 'pressed', tamper: 'normal' },
-};
+});
 
 describe('influx schema: device points', () => {
   it('writes one line per device and timestamp, in the measurement of the device kind, with the five tags', () => {
