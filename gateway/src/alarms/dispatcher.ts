@@ -15,6 +15,7 @@
  * - Escalation: a delivered alarm no operator acknowledges within `escalation.afterS` is queued
  *   on the next route of the chain as well.
  */
+import { scopedAbort } from '../core/scoped-abort.js';
 import type { Alarm, AlarmState } from '../core/types.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -226,8 +227,8 @@ export class OutboxDispatcher {
     const backupNow = backups.length > 0 && (now >= backupAt || primariesDown);
 
     return new Promise<AttemptResult>((resolve) => {
-      const controller = new AbortController();
-      const signal = AbortSignal.any([controller.signal, this.stopSignal.signal, AbortSignal.timeout(retry.attemptTimeoutMs)]);
+      const scope = scopedAbort(retry.attemptTimeoutMs, [this.stopSignal.signal]);
+      const signal = scope.signal;
       const reasons: string[] = [];
       let outstanding = 0;
       let done = false;
@@ -236,7 +237,8 @@ export class OutboxDispatcher {
         if (done) return;
         done = true;
         if (backupTimer) clearTimeout(backupTimer);
-        controller.abort();
+        scope.abort();
+        scope.dispose();
         resolve(result);
       };
       const launch = (f: Forwarder) => {

@@ -5,6 +5,7 @@
  * late (after a restart) would only confuse. `Idempotency-Key: linkage:<alarm>:<group>:<phase>`
  * lets the receiver drop the duplicates a retry can produce.
  */
+import { scopedAbort } from '../../core/scoped-abort.js';
 import { signatureHeaders } from '../../auth/hmac.js';
 import { errorMessage } from '../../errors.js';
 import type { LinkageWebhookConfig } from './config.js';
@@ -24,7 +25,8 @@ export async function postLinkage(
   let reason = 'not tried';
   for (let attempt = 1; attempt <= config.retries + 1; attempt++) {
     if (opts.signal?.aborted) return { ok: false, reason: 'stopped', attempts: attempt - 1 };
-    const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(config.timeoutMs)]) : AbortSignal.timeout(config.timeoutMs);
+    const scope = scopedAbort(config.timeoutMs, [opts.signal]);
+    const signal = scope.signal;
     try {
       const res = await fetch(config.url, {
         method: 'POST',
@@ -46,6 +48,8 @@ export async function postLinkage(
     } catch (err) {
       reason = opts.signal?.aborted ? 'stopped' : errorMessage(err instanceof Error && err.cause instanceof Error ? err.cause : err);
       if (opts.signal?.aborted) return { ok: false, reason, attempts: attempt };
+    } finally {
+      scope.dispose();
     }
     if (attempt <= config.retries) await sleep(config.retryMs * 2 ** (attempt - 1), opts.signal);
   }

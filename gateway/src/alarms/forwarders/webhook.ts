@@ -17,6 +17,7 @@
  * Without heartbeats the path is assumed up until an exchange fails. With `heartbeatMs` the
  * gateway POSTs `{ type: 'heartbeat', site, at }` (signed the same way) every `heartbeatMs`.
  */
+import { scopedAbort } from '../../core/scoped-abort.js';
 import { z } from 'zod';
 import { signatureHeaders, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../auth/hmac.js';
 import { errorMessage } from '../../errors.js';
@@ -195,8 +196,8 @@ class WebhookForwarder implements Forwarder {
     const id = ++this.exchanges;
     if (outer?.aborted || this.stopped) return { kind: 'cancelled' };
     const local = new AbortController();
-    const timeout = AbortSignal.timeout(this.config.timeoutMs);
-    const signal = AbortSignal.any(outer ? [outer, timeout, local.signal] : [timeout, local.signal]);
+    const scope = scopedAbort(this.config.timeoutMs, [outer, local.signal]);
+    const signal = scope.signal;
     this.inFlight.add(local);
     const headers: Record<string, string> = {
       ...this.config.headers,
@@ -217,9 +218,10 @@ class WebhookForwarder implements Forwarder {
       }
     } catch (err) {
       if (outer?.aborted || local.signal.aborted) exchange = { kind: 'cancelled' };
-      else if (timeout.aborted) exchange = { kind: 'timeout' };
+      else if (scope.timedOut()) exchange = { kind: 'timeout' };
       else exchange = { kind: 'network', reason: describeFetchError(err) };
     } finally {
+      scope.dispose();
       this.inFlight.delete(local);
     }
     this.applyHealth(id, exchange);
