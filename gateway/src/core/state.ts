@@ -5,6 +5,7 @@
  * quality change always is. Deadbands compare with the last *published* value so slow drift is
  * reported once it adds up to the deadband (comparing with the last read would hide it forever).
  */
+import { samePointValue } from './point-value.js';
 import type { Point, PointValue, Quality } from './types.js';
 
 /** What the state needs to know about a point (from the profile + the poll plan). */
@@ -228,26 +229,12 @@ function mustPublish(point: PointEntry, value: PointValue, quality: Quality): bo
   const last = point.published;
   if (!last) return true;
   if (last.quality !== quality) return true;
-  if (sameValue(last.value, value)) return false;
+  if (samePointValue(last.value, value)) return false;
   const deadband = point.spec.deadband;
   if (deadband !== undefined && deadband > 0 && typeof value === 'number' && typeof last.value === 'number') {
     return Math.abs(value - last.value) >= deadband;
   }
   return true;
-}
-
-function sameValue(a: PointValue, b: PointValue): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  // Bitfields: the same flags with the same values (counted and compared without key arrays: this runs per read).
-  let na = 0;
-  for (const k in a) {
-    if (a[k] !== b[k]) return false;
-    na++;
-  }
-  let nb = 0;
-  for (const _k in b) nb++;
-  return na === nb;
 }
 
 function makePoint(

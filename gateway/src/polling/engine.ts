@@ -23,7 +23,7 @@ import type { TransportState } from '../transport/types.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { DeviceHealth } from './device-health.js';
 import { classifyError } from './outcome.js';
-import type { BlockPollClass, BusPollStats, PollingCallbacks, ValuesBatch } from './types.js';
+import { POLL_CLASS_RANK, type BlockPollClass, type BusPollStats, type PollingCallbacks, type ValuesBatch } from './types.js';
 
 /** One periodic read: a Modbus block or a raw-serial request. */
 export interface PollTask {
@@ -86,7 +86,7 @@ interface ScheduledTask<T> {
   /** When it fell due, and its arrival order, while queued. */
   due: number;
   seq: number;
-  /** CLASS_RANK of the task's class (tie-break among reads due at the same time). */
+  /** POLL_CLASS_RANK of the task's class (tie-break among reads due at the same time). */
   rank: number;
 }
 
@@ -99,8 +99,6 @@ interface CommandJob {
 
 const NOTHING_BAD: Readonly<Record<string, string>> = Object.freeze({});
 
-/** Tie-break among reads due at the same time: faster classes first. */
-const CLASS_RANK: Record<BlockPollClass, number> = { alarm: 0, fast: 1, custom: 2, normal: 3, slow: 4 };
 
 /** While the transport is down, re-check this often even if no state event arrives. */
 const TRANSPORT_RECHECK_MS = 1000;
@@ -169,7 +167,7 @@ export class PollEngine<T extends PollTask> {
     this.sweepIndex = this.alarmTasks.length;
     this.scheduled = options.tasks
       .filter((t) => t.pollClass !== 'alarm')
-      .map((task) => ({ task, nextDue: 0, queued: false, due: 0, seq: 0, rank: CLASS_RANK[task.pollClass] }));
+      .map((task) => ({ task, nextDue: 0, queued: false, due: 0, seq: 0, rank: POLL_CLASS_RANK[task.pollClass] }));
   }
 
   get isRunning(): boolean {

@@ -28,7 +28,7 @@ import {
 } from '../profiles/schema.js';
 import { isBitTable } from '../protocol/modbus-pdu.js';
 import { transactionMinMs } from '../protocol/wire-timing.js';
-import type { BlockPollClass } from './types.js';
+import { POLL_CLASS_RANK, type BlockPollClass } from './types.js';
 
 /** How bytes and transactions cost time on this bus, for the gap-merging decision. */
 export type WireModel =
@@ -207,9 +207,6 @@ function layoutOf(device: DeviceConfig, profile: Profile, polling: PollingConfig
   return layout;
 }
 
-/** Fastest first: the class a block takes when classes of one interval share it. */
-const CLASS_ORDER: readonly BlockPollClass[] = ['alarm', 'fast', 'custom', 'normal', 'slow'];
-
 function computeLayout(device: DeviceConfig, profile: Profile, polling: PollingConfig, options: PlannerOptions): readonly BlockLayout[] {
   const groups = new Map<string, { table: ModbusTable; poll: ResolvedPoll; points: ModbusPointDef[] }>();
   for (const def of profile.points) {
@@ -222,7 +219,7 @@ function computeLayout(device: DeviceConfig, profile: Profile, polling: PollingC
     if (!g) {
       g = { table: def.table, poll, points: [] };
       groups.set(key, g);
-    } else if (CLASS_ORDER.indexOf(poll.pollClass) < CLASS_ORDER.indexOf(g.poll.pollClass)) g.poll = poll;
+    } else if (POLL_CLASS_RANK[poll.pollClass] < POLL_CLASS_RANK[g.poll.pollClass]) g.poll = poll;
     g.points.push(def);
   }
 

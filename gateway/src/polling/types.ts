@@ -7,6 +7,9 @@ import type { HistogramSnapshot } from './histogram.js';
 /** Poll class of a block: a profile class, or `custom` for a point with its own interval in ms. */
 export type BlockPollClass = PollClass | 'custom';
 
+/** Faster classes first: the scheduler's tie-break among reads due at once, and the class a shared block is named after. */
+export const POLL_CLASS_RANK: Readonly<Record<BlockPollClass, number>> = { alarm: 0, fast: 1, custom: 2, normal: 3, slow: 4 };
+
 /** One read's decoded values, as handed to `onValues`. */
 export interface ValuesBatch {
   device: string;

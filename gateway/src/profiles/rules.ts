@@ -24,6 +24,7 @@
  * a debounce settled (change time + debounce) or a hold completed (start + for), never later than
  * the ts of the call that returns it, and independent of how often tick() is called.
  */
+import { samePointValue } from '../core/point-value.js';
 import type { PointValue } from '../core/types.js';
 import type { RuleEngine, RuleFiring } from './rules-types.js';
 import {
@@ -150,20 +151,6 @@ function compile(pointDefs: ReadonlyMap<string, PointDef>, def: EventDef, index:
   return { index, def, kind, point: t.point, test, whileConds, holdMs: t.for ?? 0, debounceMs: t.debounce ?? 0, alarm };
 }
 
-function sameValue(a: Observation | undefined, b: Observation | undefined): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || a === undefined || b === undefined || typeof a !== 'object' || typeof b !== 'object') return false;
-  // Bitfields: the same flags with the same values (no key arrays: this runs on every read).
-  let na = 0;
-  for (const k in a) {
-    if (a[k] !== b[k]) return false;
-    na++;
-  }
-  let nb = 0;
-  for (const _k in b) nb++;
-  return na === nb;
-}
-
 /** What update()/tick() return when nothing fires (nearly always): one shared, frozen list. */
 const NO_FIRINGS: RuleFiring[] = Object.freeze([]) as unknown as RuleFiring[];
 
@@ -242,7 +229,7 @@ class ProfileRuleEngine implements RuleEngine {
       this.baseline(rule, ts);
       return;
     }
-    if (sameValue(obs, st.stable)) {
+    if (samePointValue(obs, st.stable)) {
       st.pending = undefined; // a flicker came back before the debounce settled
       return;
     }
@@ -250,7 +237,7 @@ class ProfileRuleEngine implements RuleEngine {
       this.accept(rule, obs, ts);
       return;
     }
-    if (!st.pending || !sameValue(st.pending.obs, obs)) st.pending = { obs, since: ts };
+    if (!st.pending || !samePointValue(st.pending.obs, obs)) st.pending = { obs, since: ts };
   }
 
   /** First accepted observation: no edge, no change; levels may start; a kept-active edge rule may clear. */
@@ -266,7 +253,7 @@ class ProfileRuleEngine implements RuleEngine {
     st.stable = obs;
     switch (rule.kind) {
       case 'change':
-        if (!sameValue(before, obs) && this.whileHolds(rule)) this.fire(rule, 'start', t);
+        if (!samePointValue(before, obs) && this.whileHolds(rule)) this.fire(rule, 'start', t);
         return;
       case 'edge':
         if (obs === true && this.whileHolds(rule)) {
