@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mqttUplinkForwarder, mqttUplinkPathSchema } from '../../gateway/src/alarms/forwarders/mqtt-uplink.js';
 import type { Forwarder, ForwarderContext, OperatorAck, OutboundMessage, PathHealth } from '../../gateway/src/alarms/forwarders/types.js';
 import type { Alarm } from '../../gateway/src/core/types.js';
+import { alarmFixture } from '../helpers/alarm-fixture.js';
 
 interface Upstream {
   aedes: Aedes;
@@ -78,23 +79,7 @@ async function farEnd(port: number): Promise<FarEnd> {
   return { client, messages };
 }
 
-const alarm: Alarm = {
-  id: '01J9ZK3W8N4Q6T2V5X7Y9A1B3C',
-  site: 'v1',
-  device: 'pole-3',
-  profile: 'generic-alarm-pole',
-  rule: 'panic',
-  name: { zh: '紧急求助', en: 'Panic' },
-  code: { cid: 120, sia: 'PA' },
-  severity: 'emergency',
-  kind: 'alarm',
-  latch: true,
-  silent: true,
-  state: 'queued',
-  raisedAt: 1718000000000,
-  updatedAt: 1718000000000,
-  fields: { button: 'pressed' },
-};
+const alarm: Alarm = alarmFixture({ silent: true });
 
 function message(id = alarm.id, attempt = 1): OutboundMessage {
   return { outboxId: 1, route: 'police', account: '1234', seq: 9, alarm: { ...alarm, id }, zone: 3, group: 1, attempt, queuedAt: 1718000000100 };

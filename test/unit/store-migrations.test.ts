@@ -7,6 +7,7 @@ import type { Alarm } from '../../gateway/src/core/types.js';
 import { isShouwangError } from '../../gateway/src/errors.js';
 import { migrate, migrations } from '../../gateway/src/store/migrations.js';
 import { openStore, STORE_FILE_NAME, type Store } from '../../gateway/src/store/store.js';
+import { alarmFixture } from '../helpers/alarm-fixture.js';
 
 const dirs: string[] = [];
 const stores: Store[] = [];
@@ -26,25 +27,15 @@ afterEach(() => {
 });
 
 function alarm(over: Partial<Alarm> = {}): Alarm {
-  return {
+  return alarmFixture({
     id: '01HZZZZZZZZZZZZZZZZZZZZZZ0',
-    site: 'v1',
     device: 'pole-1',
-    profile: 'generic-alarm-pole',
-    rule: 'panic',
-    name: { zh: '紧急求助', en: 'Panic' },
-    code: { cid: 120, sia: 'PA' },
-    severity: 'emergency',
-    kind: 'alarm',
-    latch: true,
-    silent: false,
     state: 'raised',
     raisedAt: 1_700_000_000_000,
     updatedAt: 1_700_000_000_001,
     location: { building: 'B3', room: '201' },
-    fields: { button: 'pressed' },
     ...over,
-  };
+  });
 }
 
 function thrown(fn: () => unknown): Error & { code?: string } {

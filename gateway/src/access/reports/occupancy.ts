@@ -120,20 +120,7 @@ export class OccupancyReportQuery {
 
     const buildings = new Map<string, BuildingOccupancy>();
     for (const b of this.s.buildings.all({ building }) as Array<{ id: string; name: string; rooms: number }>) {
-      buildings.set(b.id, {
-        building: b.id,
-        name: b.name,
-        rooms: b.rooms,
-        occupiedRooms: 0,
-        registeredTenants: 0,
-        activeTenants: 0,
-        notSeenTenants: 0,
-        newTenants: 0,
-        activeRate: null,
-        strangers: { passes: 0, doors: 0, cards: 0 },
-        misuse: { expired: 0, lost: 0, returned: 0, cancelled: 0, credentials: 0 },
-        notSeen: [],
-      });
+      buildings.set(b.id, { building: b.id, name: b.name, ...zeroCounts(b.rooms), notSeen: [] });
     }
 
     const recent = new Map<string, number>();
@@ -195,9 +182,10 @@ function round(x: number): number {
   return Math.round(x * 10_000) / 10_000;
 }
 
-function totalsOf(list: readonly BuildingOccupancy[]): OccupancyReport['totals'] {
-  const t: OccupancyReport['totals'] = {
-    rooms: 0,
+/** The counts of a building or of the totals, all at zero (fresh objects: they are added to in place). */
+function zeroCounts(rooms: number): OccupancyReport['totals'] {
+  return {
+    rooms,
     occupiedRooms: 0,
     registeredTenants: 0,
     activeTenants: 0,
@@ -207,6 +195,10 @@ function totalsOf(list: readonly BuildingOccupancy[]): OccupancyReport['totals']
     strangers: { passes: 0, doors: 0, cards: 0 },
     misuse: { expired: 0, lost: 0, returned: 0, cancelled: 0, credentials: 0 },
   };
+}
+
+function totalsOf(list: readonly BuildingOccupancy[]): OccupancyReport['totals'] {
+  const t = zeroCounts(0);
   for (const b of list) {
     t.rooms += b.rooms;
     t.occupiedRooms += b.occupiedRooms;

@@ -27,6 +27,10 @@ import { alarmJson } from './alarm-json.js';
 import { PathHealthState } from './path-health.js';
 import type { Forwarder, ForwarderContext, ForwarderDefinition, OutboundMessage, PathHealth, SendResult } from './types.js';
 
+// mqtt.js is loaded when an uplink is first started: a gateway without one does not carry it.
+let mqttClientModule: Promise<typeof import('mqtt')> | undefined;
+const loadMqttClient = (): Promise<typeof import('mqtt')> => (mqttClientModule ??= import('mqtt'));
+
 /** Same rule as config ids (config/schema.ts). */
 const PATH_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 /** One MQTT topic level: no separators or wildcards. */
@@ -47,9 +51,6 @@ const tlsSchema = z
     rejectUnauthorized: z.boolean().default(true),
   })
   .strict();
-
-let mqttClientModule: Promise<typeof import('mqtt')> | undefined;
-const loadMqttClient = (): Promise<typeof import('mqtt')> => (mqttClientModule ??= import('mqtt'));
 
 export const mqttUplinkPathSchema = z
   .object({
@@ -174,7 +175,6 @@ class MqttUplinkForwarder implements Forwarder {
   async start(): Promise<void> {
     if (this.client) return;
     this.stopped = false;
-    // mqtt.js is loaded when an uplink is first started: a gateway without one does not carry it.
     const { connect } = await loadMqttClient();
     if (this.client || this.stopped) return;
     const client = connect(this.config.url, this.options);
